@@ -1,0 +1,142 @@
+"""The command line: `websets-reconciler validate | plan | apply | emulator | demo`."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from reconciler import __version__
+from reconciler.emulator import DEFAULT_API_KEY, Emulator, EmulatorConfigError, FaultConfig, Latency, Rate
+
+
+def _option_value(parse, value, name):  # type: ignore[no-untyped-def]
+    try:
+        return parse(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=name) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="websets-reconciler")
+def cli() -> None:
+    """Declarative, reviewable management of Exa Websets imports."""
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Loopback address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=int, help="Port (0 picks a free one).")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Keep state here across restarts.")
+@click.option(
+    "--api-key",
+    default=DEFAULT_API_KEY,
+    envvar="EMULATOR_API_KEY",
+    show_default=True,
+    help="The key clients must send in x-api-key.",
+)
+@click.option(
+    "--processing-delay", default=0.5, show_default=True, type=float, help="Seconds an upload stays 'processing'."
+)
+@click.option(
+    "--upload-valid-for", default=3600.0, show_default=True, type=float, help="Seconds an upload URL stays valid."
+)
+@click.option(
+    "--latency-ms",
+    default="0",
+    show_default=True,
+    metavar="MS[:METHODS]",
+    help="Fixed delay per request, e.g. 20 or 20:GET,POST.",
+)
+@click.option("--jitter-ms", default=0.0, show_default=True, type=float, help="Extra uniform random delay.")
+@click.option(
+    "--error-rate",
+    default="0",
+    show_default=True,
+    metavar="RATE[:METHODS]",
+    help="Share of requests answered 500/503 with no change made.",
+)
+@click.option(
+    "--throttle-rate",
+    default="0",
+    show_default=True,
+    metavar="RATE[:METHODS]",
+    help="Share of requests answered 429 with Retry-After.",
+)
+@click.option("--retry-after", default=1.0, show_default=True, type=float, help="Retry-After seconds on 429.")
+@click.option("--rps-limit", default=None, type=float, help="Answer 429 beyond this many requests a second.")
+@click.option(
+    "--lose-rate",
+    default="0",
+    show_default=True,
+    metavar="RATE[:METHODS]",
+    help="Share of requests whose change is made but whose response is lost.",
+)
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed for reproducible faults.")
+@click.option("--request-log", type=click.Path(dir_okay=False), help="Append a JSON line per request here.")
+def emulator(
+    host: str,
+    port: int,
+    data_dir: str | None,
+    api_key: str,
+    processing_delay: float,
+    upload_valid_for: float,
+    latency_ms: str,
+    jitter_ms: float,
+    error_rate: str,
+    throttle_rate: str,
+    retry_after: float,
+    rps_limit: float | None,
+    lose_rate: str,
+    seed: int,
+    request_log: str | None,
+) -> None:
+    """Serve a local emulator of the Exa Websets Imports API (for offline trials and tests)."""
+    faults = FaultConfig(
+        seed=seed,
+        latency=_option_value(lambda v: Latency.parse(v, jitter_ms), latency_ms, "--latency-ms"),
+        errors=_option_value(Rate.parse, error_rate, "--error-rate"),
+        throttle=_option_value(Rate.parse, throttle_rate, "--throttle-rate"),
+        retry_after=retry_after,
+        lose=_option_value(Rate.parse, lose_rate, "--lose-rate"),
+        rps_limit=rps_limit,
+    )
+    try:
+        server = Emulator(
+            host=host,
+            port=port,
+            data_dir=data_dir,
+            api_key=api_key,
+            faults=faults,
+            processing_delay=processing_delay,
+            upload_valid_for=upload_valid_for,
+            request_log_path=request_log,
+        ).bind()
+    except (EmulatorConfigError, OSError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Emulator of the Exa Websets Imports API listening on {server.base_url}", err=True)
+    click.echo(server.base_url)
+    sys.stdout.flush()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+
+
+@cli.command()
+def demo() -> None:
+    """Start the embedded emulator and show it answering (a first look, with no account needed)."""
+    import httpx
+
+    with Emulator(processing_delay=0.2) as server:
+        click.echo(f"Embedded emulator listening on {server.base_url}")
+        with httpx.Client(base_url=server.base_url, headers={"x-api-key": server.api_key}) as client:
+            response = client.get("/websets/v0/imports", params={"limit": 200})
+        click.echo(f"GET /websets/v0/imports -> {response.status_code}, request id {response.headers['X-Request-Id']}")
+        click.echo(response.text)
+
+
+def main() -> None:
+    """Entry point of the console script."""
+    cli(prog_name="websets-reconciler")
