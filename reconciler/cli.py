@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
 from reconciler import __version__
 from reconciler.emulator import DEFAULT_API_KEY, Emulator, EmulatorConfigError, FaultConfig, Latency, Rate
+from reconciler.errors import ManifestInvalid, ReconcilerError
+from reconciler.manifest.load import load_manifest
+from reconciler.render.diagnostics import render_diagnostics, validation_json
 
 
 def _option_value(parse, value, name):  # type: ignore[no-untyped-def]
@@ -17,10 +23,71 @@ def _option_value(parse, value, name):  # type: ignore[no-untyped-def]
         raise click.BadParameter(str(exc), param_hint=name) from None
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+manifest_option = click.option(
+    "-f",
+    "--manifest",
+    "manifest_path",
+    default="websets.yaml",
+    show_default=True,
+    envvar="WEBSETS_MANIFEST",
+    help="The manifest file.",
+)
+
+
+def reports_errors(command: F) -> F:
+    """Map the error tree to one-line messages and exit codes, in one place for every command."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except ManifestInvalid as exc:
+            for line in render_diagnostics(exc.diagnostics, "text").splitlines():
+                click.echo(line, err=True)
+            click.echo(f"Error: the manifest is invalid ({len(exc.diagnostics)} problem(s)).", err=True)
+            sys.exit(exc.exit_code)
+        except ReconcilerError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+
+    return wrapper  # type: ignore[return-value]
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="websets-reconciler")
 def cli() -> None:
     """Declarative, reviewable management of Exa Websets imports."""
+
+
+@cli.command()
+@manifest_option
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "github"]),
+    default="text",
+    show_default=True,
+    help="text lines, a JSON document, or GitHub workflow annotations.",
+)
+def validate(manifest_path: str, fmt: str) -> None:
+    """Check the manifest and its CSV files offline (no API key needed). Exit 0 valid, 1 invalid."""
+    try:
+        manifest, diagnostics = load_manifest(manifest_path), []
+    except ManifestInvalid as exc:
+        manifest, diagnostics = None, exc.diagnostics
+    if fmt == "json":
+        click.echo(validation_json(manifest_path, manifest, diagnostics))
+    elif diagnostics:
+        click.echo(render_diagnostics(diagnostics, fmt))
+        click.echo(f"{manifest_path}: {len(diagnostics)} problem(s)", err=True)
+    else:
+        assert manifest is not None
+        records = sum(i.csv.records for i in manifest.imports.values())
+        size = sum(i.csv.size for i in manifest.imports.values())
+        click.echo(f"{manifest_path}: valid: {len(manifest.imports)} imports, {records:,} records, {size:,} bytes")
+    sys.exit(1 if diagnostics else 0)
 
 
 @cli.command()

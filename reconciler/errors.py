@@ -1,0 +1,54 @@
+"""The one error root, and where each error came from.
+
+    ReconcilerError                  exit 1 unless the class says otherwise
+    ├── ManifestInvalid              the manifest or a CSV is wrong: a list of Diagnostics
+    ├── ConfigError                  the environment is wrong (no API key, a refused base URL)
+    ├── ApiError                     the API answered an error: status, message, request id
+    │   └── TransportError           no answer at all (timeouts, closed connections), after retries
+    ├── RemoteStateError             the remote listing cannot be trusted (inconsistent, duplicates)
+    ├── LockfileError                websets.lock is corrupt, of another owner, or unwritable
+    ├── PlanUnsafe                   the plan breaks a safety rule and --force was not given
+    ├── StalePlan                    a saved plan no longer matches what it was built on
+    ├── LockHeld                     another apply holds the state lock: carries its LockInfo
+    └── ApplyFailed                  some actions failed: carries each ActionError
+
+No message ever contains the API key or an upload URL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Diagnostic:
+    """One problem at a place: `file:line:column: path: message`."""
+
+    file: str
+    line: int
+    column: int
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}:{self.column}" if self.column else f"{self.file}:{self.line}"
+        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+
+class ReconcilerError(Exception):
+    """Root of every error the tool reports; `exit_code` is what the CLI exits with."""
+
+    exit_code = 1
+
+
+class ManifestInvalid(ReconcilerError):
+    """The manifest, or a CSV it names, is invalid."""
+
+    def __init__(self, diagnostics: Sequence[Diagnostic]) -> None:
+        self.diagnostics = sorted(diagnostics)
+        super().__init__("\n".join(str(d) for d in self.diagnostics))
+
+
+class ConfigError(ReconcilerError):
+    """The environment or the options are wrong."""

@@ -1,0 +1,215 @@
+"""CSV inspection: one streaming pass per file, in constant memory.
+
+The pass hashes the bytes as they are read (sha256, size), decodes them as UTF-8 (a BOM is accepted)
+and runs csv.reader over the text, so the hash, the record count and the checks all come from one
+read. Record semantics match the service's: a quoted newline does not start a record, blank lines
+are not records, the first record is the header.
+
+Rules (documented in the README): at most 50,000,000 bytes; at least one record; every record has a
+value in the identifier column; every record has as many fields as the header (a ragged row is
+almost always an unquoted comma, so it is an error, reported with its line).
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import io
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+MAX_BYTES = 50_000_000
+MAX_REPORTED = 5  # per kind of problem and file; the rest are counted
+_READ_CHUNK = 1 << 20
+_URL_HEADER = re.compile(
+    r"^(url|uri|website|web_site|site|domain|link|homepage|home_page|linkedin|linkedin_url|profile|"
+    r"profile_url|[a-z0-9_]*_url|[a-z0-9_]*_link|doi|arxiv)$"
+)
+
+Identifier = str | int | None  # a header name, a 0-based index, or None to infer
+
+
+@dataclass(frozen=True, slots=True)
+class CsvProblem:
+    """A problem in a CSV file; `line` is the file's line (0 when it concerns the whole file)."""
+
+    line: int
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """What one identifier spec resolved to in a file: a column index, or the problems found."""
+
+    index: int | None
+    problems: tuple[CsvProblem, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CsvFacts:
+    """What the tool knows of a CSV after one pass."""
+
+    sha256: str
+    size: int
+    records: int
+    header: tuple[str, ...]
+    problems: tuple[CsvProblem, ...]  # problems of the file itself, whatever the identifier
+    identifiers: dict[Identifier, Resolution] = field(default_factory=dict)
+
+
+class _HashingReader(io.RawIOBase):
+    """A raw stream that hashes and counts the bytes as they pass."""
+
+    def __init__(self, raw: io.BufferedReader) -> None:
+        self._raw = raw
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def]
+        n = self._raw.readinto(buffer)
+        if n:
+            view = memoryview(buffer)[:n]
+            self.sha256.update(view)
+            self.size += n
+        return n or 0
+
+    def drain(self) -> None:
+        """Hash whatever is left unread (after a decoding or parsing error)."""
+        while chunk := self._raw.read(_READ_CHUNK):
+            self.sha256.update(chunk)
+            self.size += len(chunk)
+
+
+def looks_like_url_column(name: str) -> bool:
+    """Whether a header names a URL-like column (url, website, domain, link, homepage, linkedin, ...)."""
+    return bool(_URL_HEADER.match(re.sub(r"[\s\-]+", "_", name.strip().lower())))
+
+
+def resolve_identifier(header: Sequence[str], spec: Identifier) -> tuple[int | None, str | None]:
+    """The column index for an identifier spec, or an error message."""
+    if isinstance(spec, int):
+        if spec >= len(header):
+            return None, f"identifier column {spec} does not exist: the header has {len(header)} columns"
+        return spec, None
+    if isinstance(spec, str):
+        matches = [i for i, name in enumerate(header) if name == spec]
+        if len(matches) == 1:
+            return matches[0], None
+        if matches:
+            return None, f"identifier column {spec!r} appears {len(matches)} times in the header"
+        folded = [i for i, name in enumerate(header) if name.strip().lower() == spec.strip().lower()]
+        if len(folded) == 1:
+            return folded[0], None
+        return None, f"identifier column {spec!r} is not in the header ({', '.join(header)})"
+    candidates = [i for i, name in enumerate(header) if looks_like_url_column(name)]
+    if len(candidates) == 1:
+        return candidates[0], None
+    if not candidates:
+        return None, (
+            f"no column of the header ({', '.join(header)}) names a URL; set csv.identifier to the column "
+            "that holds each record's URL"
+        )
+    names = ", ".join(header[i] for i in candidates)
+    return None, f"several columns could be the identifier ({names}); set csv.identifier to one of them"
+
+
+class _Tally:
+    """Problems of one kind: the first few are kept, the rest counted."""
+
+    def __init__(self) -> None:
+        self.kept: list[CsvProblem] = []
+        self.more = 0
+
+    def add(self, line: int, message: str) -> None:
+        if len(self.kept) < MAX_REPORTED:
+            self.kept.append(CsvProblem(line, message))
+        else:
+            self.more += 1
+
+    def problems(self, what: str) -> list[CsvProblem]:
+        if self.more:
+            return [*self.kept, CsvProblem(self.kept[-1].line, f"... and {self.more} more {what}")]
+        return list(self.kept)
+
+
+def _first_invalid_utf8(path: str | os.PathLike[str]) -> tuple[int, int]:
+    """The line and byte offset of the first byte that is not UTF-8 (the decoder runs ahead of csv)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    line, offset = 1, 0
+    with open(path, "rb") as f:
+        while chunk := f.read(_READ_CHUNK):
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                bad = max(exc.start - (len(exc.object) - len(chunk)), 0)
+                return line + chunk[:bad].count(b"\n"), offset + bad
+            line += chunk.count(b"\n")
+            offset += len(chunk)
+    return line, offset
+
+
+def inspect_csv(path: str | os.PathLike[str], identifiers: Sequence[Identifier] = (None,)) -> CsvFacts:
+    """Read the file once and return its facts, checking each identifier spec against it."""
+    with open(path, "rb") as raw_file:
+        size = os.fstat(raw_file.fileno()).st_size
+        if size > MAX_BYTES:
+            return CsvFacts("", size, 0, (), (CsvProblem(0, f"the file is {size:,} bytes; the limit is 50,000,000"),))
+        hashing = _HashingReader(raw_file)  # type: ignore[arg-type]
+        text = io.TextIOWrapper(io.BufferedReader(hashing, _READ_CHUNK), encoding="utf-8-sig", newline="")
+        reader = csv.reader(text, strict=True)
+        problems: list[CsvProblem] = []
+        header: list[str] | None = None
+        header_line = 1
+        records = 0
+        ragged = _Tally()
+        resolved: dict[Identifier, tuple[int | None, str | None]] = {}
+        empties: dict[int, _Tally] = {}
+        try:
+            for row in reader:
+                if not row:
+                    continue
+                if header is None:
+                    header, header_line = row, reader.line_num
+                    resolved = {spec: resolve_identifier(header, spec) for spec in identifiers}
+                    empties = {index: _Tally() for index, _ in resolved.values() if index is not None}
+                    width = len(header)
+                    continue
+                records += 1
+                if len(row) != width:
+                    ragged.add(reader.line_num, f"record has {len(row)} fields; the header has {width}")
+                for index, tally in empties.items():
+                    if index >= len(row) or not row[index].strip():
+                        tally.add(reader.line_num, f"record has no value in identifier column {header[index]!r}")
+        except UnicodeDecodeError:
+            line, offset = _first_invalid_utf8(path)
+            problems.append(CsvProblem(line, f"the file is not valid UTF-8 (byte {offset:,})"))
+        except csv.Error as exc:
+            problems.append(CsvProblem(reader.line_num, f"the file is not valid CSV: {exc}"))
+        hashing.drain()
+    if not problems:
+        if header is None:
+            problems.append(CsvProblem(0, "the file is empty: it needs a header and at least one record"))
+        elif records == 0:
+            problems.append(CsvProblem(header_line, "the file has a header but no records"))
+    problems += ragged.problems("ragged records")
+    outcome: dict[Identifier, Resolution] = {}
+    for spec, (index, error) in resolved.items():
+        if error is not None:
+            outcome[spec] = Resolution(None, (CsvProblem(header_line, error),))
+        else:
+            assert index is not None
+            outcome[spec] = Resolution(index, tuple(empties[index].problems("records without an identifier")))
+    return CsvFacts(
+        sha256=hashing.sha256.hexdigest(),
+        size=hashing.size,
+        records=records,
+        header=tuple(header or ()),
+        problems=tuple(problems),
+        identifiers=outcome,
+    )

@@ -1,0 +1,220 @@
+"""Manifest file -> desired state, with every problem reported at its file, line and field.
+
+websets.yaml --load_yaml--> values + positions --schema--> issues
+                                  |                          |
+                          semantics (paths, stamps) -> CSV inspection, once per file
+                                  |
+                              Manifest (or ManifestInvalid with all the diagnostics)
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from reconciler.errors import Diagnostic, ManifestInvalid
+from reconciler.manifest.csvinspect import CsvFacts, Identifier, inspect_csv
+from reconciler.manifest.schema import schema_issues
+from reconciler.manifest.yamlload import Path_, Positions, YamlError, load_yaml
+from reconciler.model import CsvFile, DesiredImport, Entity, Manifest, Safety, is_reserved
+
+_WINDOWS_ABSOLUTE = re.compile(r"^[A-Za-z]:")
+
+
+def dotted(path: Path_) -> str:
+    """`('imports', 'a', 'csv')` -> `imports.a.csv`."""
+    return ".".join(str(p) for p in path)
+
+
+class _Report:
+    """Collects diagnostics for one manifest."""
+
+    def __init__(self, file: str, positions: Positions) -> None:
+        self.file = file
+        self.positions = positions
+        self.items: list[Diagnostic] = []
+        self.bad_paths: set[Path_] = set()
+
+    def at(self, path: Path_, message: str, *, key: bool = False) -> None:
+        position = self.positions.of_key(path) if key else self.positions.of_value(path)
+        self.items.append(Diagnostic(self.file, position.line, position.column, dotted(path), message))
+        self.bad_paths.add(path)
+
+    def in_file(self, file: str, line: int, path: Path_, message: str) -> None:
+        self.items.append(Diagnostic(file, line, 0, dotted(path), message))
+
+    def spoiled(self, prefix: Path_) -> bool:
+        """Whether any problem was already reported inside `prefix`."""
+        return any(p[: len(prefix)] == prefix for p in self.bad_paths)
+
+
+def _non_string_keys(value: Any, path: Path_ = ()) -> Iterator[Path_]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                yield (*path, key)
+            else:
+                yield from _non_string_keys(item, (*path, key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _non_string_keys(item, (*path, i))
+
+
+def _csv_location(root: Path, raw: str) -> tuple[Path | None, str | None]:
+    """Resolve a manifest CSV path inside the manifest's folder, or say why it is refused."""
+    if "\x00" in raw:
+        return None, "the path contains a NUL character"
+    if raw.startswith(("/", "\\")) or _WINDOWS_ABSOLUTE.match(raw):
+        return None, f"{raw!r} is absolute; give a path relative to the manifest's folder"
+    if "\\" in raw:
+        return None, f"{raw!r} contains '\\'; use '/' between folders"
+    if os.path.normpath(raw).split(os.sep)[0] == "..":
+        return None, f"{raw!r} leaves the manifest's folder; CSV files must be inside it"
+    real_root = root.resolve()
+    target = (root / raw).resolve()
+    if not target.is_relative_to(real_root):
+        return None, f"{raw!r} resolves outside the manifest's folder through a symbolic link"
+    if not target.exists():
+        return None, f"{raw!r} does not exist"
+    if not target.is_file():
+        return None, f"{raw!r} is not a regular file"
+    return target, None
+
+
+def _read_text(path: Path) -> str:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ManifestInvalid([Diagnostic(str(path), 0, 0, "", "the manifest does not exist")]) from None
+    except OSError as exc:
+        raise ManifestInvalid([Diagnostic(str(path), 0, 0, "", f"cannot read the manifest: {exc.strerror}")]) from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ManifestInvalid([Diagnostic(str(path), line, 0, "", "the manifest is not valid UTF-8")]) from None
+
+
+def load_manifest(manifest_path: str | os.PathLike[str]) -> Manifest:
+    """Read and check a manifest and its CSVs; raise ManifestInvalid listing every problem."""
+    path = Path(manifest_path)
+    file = str(manifest_path)
+    text = _read_text(path)
+    try:
+        document, positions = load_yaml(text)
+    except YamlError as exc:
+        p = exc.position
+        raise ManifestInvalid([Diagnostic(file, p.line, p.column, dotted(exc.path), str(exc))]) from None
+    report = _Report(file, positions)
+    if not isinstance(document, dict):
+        report.at((), "the manifest must be a mapping with version, owner and imports")
+        raise ManifestInvalid(report.items)
+    for bad in _non_string_keys(document):
+        report.at(bad, f"keys must be strings; quote {bad[-1]!r}", key=True)
+    for issue_path, at_key, message in schema_issues(document):
+        report.at(issue_path, message, key=at_key)
+    manifest = _build(document, path, report)
+    if report.items:
+        raise ManifestInvalid(report.items)
+    return manifest
+
+
+def _reserved_metadata(report: _Report, metadata: Any, path: Path_) -> None:
+    if isinstance(metadata, dict):
+        for key in metadata:
+            if isinstance(key, str) and is_reserved(key):
+                report.at(
+                    (*path, key), f"metadata keys beginning with {key[:19]!r} are reserved for the tool", key=True
+                )
+
+
+def _build(document: dict[str, Any], path: Path, report: _Report) -> Manifest:
+    defaults = document.get("defaults") if isinstance(document.get("defaults"), dict) else {}
+    _reserved_metadata(report, defaults.get("metadata"), ("defaults", "metadata"))
+    defaults_ok = not report.spoiled(("defaults",))
+    safety_raw = document.get("safety") if isinstance(document.get("safety"), dict) else {}
+    safety = Safety(**safety_raw) if not report.spoiled(("safety",)) else Safety()
+    imports = document.get("imports") if isinstance(document.get("imports"), dict) else {}
+    root = path.parent
+    wanted: dict[str, tuple[Path_, dict[str, Any], Path, Identifier]] = {}
+    for key, spec in imports.items():
+        where: Path_ = ("imports", key)
+        _reserved_metadata(report, spec.get("metadata") if isinstance(spec, dict) else None, (*where, "metadata"))
+        if report.spoiled(where) or not defaults_ok:
+            continue
+        if "entity" not in spec and "entity" not in defaults:
+            report.at(where, "no entity: give one here or in defaults.entity", key=True)
+            continue
+        csv_spec = spec["csv"] if isinstance(spec["csv"], dict) else {"path": spec["csv"]}
+        csv_where = (*where, "csv", "path") if isinstance(spec["csv"], dict) else (*where, "csv")
+        target, problem = _csv_location(root, csv_spec["path"])
+        if problem:
+            report.at(csv_where, problem)
+            continue
+        assert target is not None
+        wanted[key] = (where, spec, target, csv_spec.get("identifier"))
+    facts = _inspect_all(wanted)
+    desired: dict[str, DesiredImport] = {}
+    for key, (where, spec, target, identifier) in sorted(wanted.items()):
+        item = _desired(report, key, where, spec, defaults, target, identifier, facts[target])
+        if item is not None:
+            desired[key] = item
+    return Manifest(str(path), document.get("owner", ""), safety, desired)
+
+
+def _inspect_all(wanted: dict[str, tuple[Path_, dict[str, Any], Path, Identifier]]) -> dict[Path, CsvFacts]:
+    """Inspect each file once, checking every identifier spec that names it."""
+    by_file: dict[Path, list[Identifier]] = defaultdict(list)
+    for _, _, target, identifier in wanted.values():
+        if identifier not in by_file[target]:
+            by_file[target].append(identifier)
+    return {target: inspect_csv(target, specs) for target, specs in by_file.items()}
+
+
+def _desired(
+    report: _Report,
+    key: str,
+    where: Path_,
+    spec: dict[str, Any],
+    defaults: dict[str, Any],
+    target: Path,
+    identifier: Identifier,
+    facts: CsvFacts,
+) -> DesiredImport | None:
+    raw_path = spec["csv"]["path"] if isinstance(spec["csv"], dict) else spec["csv"]
+    display = os.path.normpath(os.path.join(os.path.dirname(report.file), raw_path))
+    csv_where = (*where, "csv")
+    ok = True
+    resolution = facts.identifiers.get(identifier)
+    for problem in [*facts.problems, *(resolution.problems if resolution else ())]:
+        ok = False
+        if problem.line:
+            report.in_file(display, problem.line, csv_where, problem.message)
+        else:
+            report.at(csv_where, f"{display}: {problem.message}")
+    if not ok or resolution is None or resolution.index is None:
+        return None
+    entity = spec.get("entity") or defaults["entity"]
+    return DesiredImport(
+        key=key,
+        title=spec.get("title", key),
+        entity=Entity(entity["type"], entity.get("description")),
+        metadata=dict(sorted({**defaults.get("metadata", {}), **spec.get("metadata", {})}.items())),
+        protected=bool(spec.get("protected", defaults.get("protected", False))),
+        csv=CsvFile(
+            path=raw_path,
+            display=display,
+            absolute=str(target),
+            identifier=resolution.index,
+            identifier_name=facts.header[resolution.index],
+            sha256=facts.sha256,
+            size=facts.size,
+            records=facts.records,
+            columns=len(facts.header),
+        ),
+        line=report.positions.of_key(where).line,
+    )

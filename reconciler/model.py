@@ -1,0 +1,95 @@
+"""Values shared by every stage: entities, the ownership stamps, and the desired state.
+
+The stamps are metadata keys in a reserved namespace that the tool writes on every import it creates:
+they make the remote the source of truth for ownership, so a lost lockfile can be rebuilt.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+STAMP_PREFIX = "websets-reconciler/"
+STAMP_OWNER = STAMP_PREFIX + "owner"
+STAMP_KEY = STAMP_PREFIX + "key"
+STAMP_SHA256 = STAMP_PREFIX + "sha256"
+STAMP_IDENTIFIER = STAMP_PREFIX + "identifier"
+STAMP_OPERATION = STAMP_PREFIX + "operation"
+
+
+def is_reserved(metadata_key: str) -> bool:
+    """Whether a metadata key belongs to the tool's stamp namespace."""
+    return metadata_key.lower().startswith(STAMP_PREFIX)
+
+
+def user_metadata(metadata: dict[str, str]) -> dict[str, str]:
+    """Metadata without the tool's stamps."""
+    return {k: v for k, v in metadata.items() if not is_reserved(k)}
+
+
+@dataclass(frozen=True, slots=True)
+class Entity:
+    """What an import's records are: company, person, article, research_paper, or custom."""
+
+    type: str
+    description: str | None = None
+
+    @classmethod
+    def from_api(cls, value: dict[str, Any] | None) -> Entity | None:
+        if not value:
+            return None
+        return cls(value["type"], value.get("description"))
+
+    def to_api(self) -> dict[str, str]:
+        return {"type": self.type} if self.description is None else {"type": self.type, "description": self.description}
+
+    def __str__(self) -> str:
+        return self.type if self.description is None else f"custom ({self.description})"
+
+
+@dataclass(frozen=True, slots=True)
+class Safety:
+    """The manifest's safety settings, octoDNS-style."""
+
+    prune: bool = False
+    max_delete_percent: float = 30.0
+    max_replace_percent: float = 50.0
+    min_managed_for_percent: int = 10
+
+
+@dataclass(frozen=True, slots=True)
+class CsvFile:
+    """A CSV the manifest names, and what one pass over it found."""
+
+    path: str  # as written in the manifest, relative to its folder
+    display: str  # as shown in messages: the manifest's folder joined with `path`
+    absolute: str  # resolved, inside the manifest's folder
+    identifier: int  # 0-based column index
+    identifier_name: str
+    sha256: str
+    size: int
+    records: int
+    columns: int
+
+
+@dataclass(frozen=True, slots=True)
+class DesiredImport:
+    """One import as the manifest wants it."""
+
+    key: str
+    title: str
+    entity: Entity
+    metadata: dict[str, str]  # the user's metadata (defaults merged), never stamps
+    protected: bool
+    csv: CsvFile
+    line: int  # where the key stands in the manifest
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """The desired state: owner, safety, and the imports by key."""
+
+    path: str
+    owner: str
+    safety: Safety
+    imports: dict[str, DesiredImport] = field(default_factory=dict)
