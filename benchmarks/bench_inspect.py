@@ -82,7 +82,8 @@ def main() -> None:
     print(f"baseline (csv.reader pass + sha256 pass): {base:.3f} s (best of {args.repeat})")
     print(f"inspect_csv (one streaming pass):         {our:.3f} s (best of {args.repeat})")
     print(f"ratio: {ratio:.2f}x (target <= 1.5x) {'OK' if ratio <= 1.5 else 'MISSED'}")
-    print(f"peak traced memory during inspection: {peak / 1e6:.1f} MB (target < 32 MB) {'OK' if peak < 32e6 else 'MISSED'}")
+    verdict = "OK" if peak < 32e6 else "MISSED"
+    print(f"peak traced memory during inspection: {peak / 1e6:.1f} MB (target < 32 MB) {verdict}")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -13,7 +14,13 @@ from reconciler import __version__
 from reconciler.emulator import DEFAULT_API_KEY, Emulator, EmulatorConfigError, FaultConfig, Latency, Rate
 from reconciler.errors import ManifestInvalid, ReconcilerError
 from reconciler.manifest.load import load_manifest
+from reconciler.planfile import write_saved_plan
+from reconciler.refresh import plan_from, read_snapshot
+from reconciler.remote.client import ApiClient
 from reconciler.render.diagnostics import render_diagnostics, validation_json
+from reconciler.render.plan_json import render_json
+from reconciler.render.plan_markdown import render_markdown
+from reconciler.render.plan_text import render_text
 
 
 def _option_value(parse, value, name):  # type: ignore[no-untyped-def]
@@ -88,6 +95,60 @@ def validate(manifest_path: str, fmt: str) -> None:
         size = sum(i.csv.size for i in manifest.imports.values())
         click.echo(f"{manifest_path}: valid: {len(manifest.imports)} imports, {records:,} records, {size:,} bytes")
     sys.exit(1 if diagnostics else 0)
+
+
+def use_color(no_color: bool) -> bool:
+    """Colour only on a terminal, never with --no-color or NO_COLOR set."""
+    return not no_color and not os.environ.get("NO_COLOR") and sys.stdout.isatty()
+
+
+target_option = click.option(
+    "--target", "targets", multiple=True, metavar="KEY", help="Limit the plan to these keys (repeatable)."
+)
+
+
+@cli.command()
+@manifest_option
+@target_option
+@click.option("--out", "out_path", type=click.Path(dir_okay=False), help="Save the plan here, for `apply PLAN_FILE`.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "markdown", "json"]),
+    default="text",
+    show_default=True,
+    help="How to print the plan.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Short for --format json.")
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 0 when there are no changes, 2 when there are.")
+@click.option("--no-color", is_flag=True, help="Never colour the output.")
+@reports_errors
+def plan(
+    manifest_path: str,
+    targets: tuple[str, ...],
+    out_path: str | None,
+    fmt: str,
+    as_json: bool,
+    detailed_exitcode: bool,
+    no_color: bool,
+) -> None:
+    """Show what apply would change: read the remote, diff it against the manifest. Changes nothing."""
+    chosen = frozenset(targets) if targets else None
+    with ApiClient.from_env() as client:
+        result = plan_from(read_snapshot(manifest_path, client), chosen)
+    if out_path:
+        write_saved_plan(out_path, result, manifest_path, chosen)
+    fmt = "json" if as_json else fmt
+    if fmt == "json":
+        click.echo(render_json(result), nl=False)
+    elif fmt == "markdown":
+        click.echo(render_markdown(result), nl=False)
+    else:
+        click.echo(render_text(result, color=use_color(no_color)), nl=False)
+    if out_path and fmt == "text":
+        click.echo(f"Saved the plan to {out_path}; apply it with: websets-reconciler apply {out_path}")
+    if detailed_exitcode and result.has_changes:
+        sys.exit(2)
 
 
 @cli.command()
@@ -205,5 +266,14 @@ def demo() -> None:
 
 
 def main() -> None:
-    """Entry point of the console script."""
-    cli(prog_name="websets-reconciler")
+    """Entry point of the console script: no traceback reaches the user unless asked for."""
+    try:
+        cli(prog_name="websets-reconciler")
+    except Exception as exc:
+        if os.environ.get("WEBSETS_RECONCILER_DEBUG"):
+            raise
+        click.echo(
+            f"Error: internal error ({type(exc).__name__}); set WEBSETS_RECONCILER_DEBUG=1 for details",
+            err=True,
+        )
+        sys.exit(1)

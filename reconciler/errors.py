@@ -52,3 +52,31 @@ class ManifestInvalid(ReconcilerError):
 
 class ConfigError(ReconcilerError):
     """The environment or the options are wrong."""
+
+
+class ApiError(ReconcilerError):
+    """The API answered with an error status."""
+
+    def __init__(self, operation: str, status: int, message: str, request_id: str | None) -> None:
+        self.operation = operation
+        self.status = status
+        self.request_id = request_id
+        self.detail = message
+        rid = f" (request id {request_id})" if request_id else ""
+        super().__init__(f"{operation}: HTTP {status}: {message}{rid}")
+
+
+class TransportError(ApiError):
+    """No usable answer arrived (connection refused or closed, timeout), even after retries."""
+
+    def __init__(self, operation: str, reason: str) -> None:
+        super().__init__(operation, 0, reason, None)
+        Exception.__init__(self, f"{operation}: no response: {reason}")
+
+
+class RemoteStateError(ReconcilerError):
+    """The remote listing cannot be trusted."""
+
+
+class LockfileError(ReconcilerError):
+    """websets.lock is corrupt, belongs to another owner, or cannot be written."""

@@ -1,0 +1,206 @@
+"""websets.lock: the record of what the tool manages, read strictly and written atomically.
+
+The lockfile is a record, not the only truth: the remote's ownership stamps can rebuild it. It holds
+no timestamps and is written with sorted keys, so a change to it reads as a small PR diff.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+import uuid
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from reconciler.errors import LockfileError
+from reconciler.manifest.schema import schema
+from reconciler.model import DesiredImport, Entity
+
+LOCK_NAME = "websets.lock"
+
+
+@dataclass(frozen=True, slots=True)
+class LockEntry:
+    """What the tool last made true for one key."""
+
+    id: str
+    title: str
+    entity: Entity
+    metadata: dict[str, str]
+    protected: bool
+    path: str
+    sha256: str
+    size: int
+    records: int
+    columns: int
+    identifier: int
+
+    @classmethod
+    def of(cls, desired: DesiredImport, import_id: str) -> LockEntry:
+        """The entry recording that `import_id` now holds `desired`."""
+        csv = desired.csv
+        return cls(
+            import_id,
+            desired.title,
+            desired.entity,
+            dict(desired.metadata),
+            desired.protected,
+            csv.path,
+            csv.sha256,
+            csv.size,
+            csv.records,
+            csv.columns,
+            csv.identifier,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "entity": self.entity.to_api(),
+            "metadata": dict(self.metadata),
+            "protected": self.protected,
+            "csv": {
+                "path": self.path,
+                "sha256": self.sha256,
+                "size": self.size,
+                "records": self.records,
+                "columns": self.columns,
+                "identifier": self.identifier,
+            },
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LockEntry:
+        csv = data["csv"]
+        return cls(
+            data["id"],
+            data["title"],
+            Entity(data["entity"]["type"], data["entity"].get("description")),
+            dict(data["metadata"]),
+            data["protected"],
+            csv["path"],
+            csv["sha256"],
+            csv["size"],
+            csv["records"],
+            csv["columns"],
+            csv["identifier"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """A create in flight: its stamp, key, and (for a replace) the import it will supersede."""
+
+    operation: str
+    key: str
+    action: str
+    replaces: str | None
+    sha256: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "operation": self.operation,
+            "key": self.key,
+            "action": self.action,
+            "replaces": self.replaces,
+            "sha256": self.sha256,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Lock:
+    """The whole lockfile."""
+
+    owner: str
+    lineage: str = field(default_factory=lambda: str(uuid.uuid4()))
+    serial: int = 0
+    imports: dict[str, LockEntry] = field(default_factory=dict)
+    journal: tuple[Operation, ...] = ()
+
+    def to_json(self) -> str:
+        document = {
+            "version": 1,
+            "owner": self.owner,
+            "lineage": self.lineage,
+            "serial": self.serial,
+            "imports": {key: entry.to_json() for key, entry in sorted(self.imports.items())},
+            "journal": [op.to_json() for op in sorted(self.journal, key=lambda o: (o.key, o.operation))],
+        }
+        return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+    def bumped(self, **changes: Any) -> Lock:
+        """A copy with the given fields changed and the serial increased."""
+        return replace(self, serial=self.serial + 1, **changes)
+
+
+def lock_path_for(manifest_path: str | os.PathLike[str]) -> Path:
+    """The lockfile beside the manifest."""
+    return Path(manifest_path).parent / LOCK_NAME
+
+
+def parse_lock(text: str, where: str) -> Lock:
+    """Parse and check lockfile text; raise LockfileError naming the place of the problem."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise LockfileError(f"{where}:{exc.lineno}:{exc.colno}: the lockfile is corrupt: {exc.msg}") from None
+    errors = sorted(jsonschema.Draft202012Validator(schema("lockfile")).iter_errors(data), key=lambda e: list(e.path))
+    if errors:
+        first = errors[0]
+        path = ".".join(str(p) for p in first.absolute_path) or "(top level)"
+        raise LockfileError(f"{where}: the lockfile is corrupt: {path}: {first.message}")
+    return Lock(
+        owner=data["owner"],
+        lineage=data["lineage"],
+        serial=data["serial"],
+        imports={key: LockEntry.from_json(entry) for key, entry in data["imports"].items()},
+        journal=tuple(Operation(**op) for op in data["journal"]),
+    )
+
+
+def read_lock(path: Path, owner: str) -> Lock | None:
+    """The lockfile at `path`, None if there is none; another owner's lockfile is an error."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LockfileError(f"{path}: cannot read the lockfile: {exc}") from None
+    lock = parse_lock(text, str(path))
+    if lock.owner != owner:
+        raise LockfileError(
+            f"{path}: the lockfile belongs to owner {lock.owner!r}, but the manifest's owner is {owner!r}; "
+            "use the lockfile of this manifest, or delete it to rebuild it from the remote stamps"
+        )
+    return lock
+
+
+def write_lock(path: Path, lock: Lock) -> None:
+    """Write atomically: a temp file in the same folder, fsync, rename, fsync the folder."""
+    text = lock.to_json()
+    folder = path.parent
+    try:
+        fd, temp = tempfile.mkstemp(prefix=".websets.lock.", dir=folder)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(text)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(temp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            raise
+        dir_fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError as exc:
+        raise LockfileError(f"{path}: cannot write the lockfile: {exc.strerror}") from None

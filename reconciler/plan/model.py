@@ -1,0 +1,150 @@
+"""The plan's types: data only. The diff lives in planner.py; renderers and the planfile read these.
+
+A Change's sides, by action:
+    create   before is None          after is the desired import
+    update   before is the remote    after is the desired import (same id)
+    replace  before is the remote    after is the desired import (a new id once applied)
+    delete   before is the remote    after is None
+    noop     before == after in every field the tool manages
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+
+class Action(str, Enum):
+    """What apply will do for one key."""
+
+    CREATE = "create"
+    UPDATE = "update"
+    REPLACE = "replace"
+    DELETE = "delete"
+    NOOP = "noop"
+
+    @property
+    def destructive(self) -> bool:
+        return self in (Action.REPLACE, Action.DELETE)
+
+
+class Reason(str, Enum):
+    """Why a change has its action; a closed set."""
+
+    NEW_KEY = "new_key"  # create: nothing exists for the key
+    REMOTE_MISSING = "remote_missing"  # create: the lockfile's import is gone from the remote
+    ATTRIBUTES_CHANGED = "attributes_changed"  # update: title, metadata or stamps differ
+    CSV_CHANGED = "csv_changed"  # replace: the file's sha256 differs
+    ENTITY_CHANGED = "entity_changed"  # replace
+    IDENTIFIER_CHANGED = "identifier_changed"  # replace
+    REMOTE_FAILED = "remote_failed"  # replace: processing failed
+    REMOTE_CANCELED = "remote_canceled"  # replace
+    UPLOAD_EXPIRED = "upload_expired"  # replace: still pending after its upload window
+    KEY_REMOVED = "key_removed"  # delete: the key left the manifest and pruning is on
+    IN_SYNC = "in_sync"  # noop
+
+    @property
+    def text(self) -> str:
+        return _REASON_TEXT[self]
+
+
+_REASON_TEXT = {
+    Reason.NEW_KEY: "new key in the manifest",
+    Reason.REMOTE_MISSING: "the import recorded in the lockfile no longer exists",
+    Reason.ATTRIBUTES_CHANGED: "title or metadata differ",
+    Reason.CSV_CHANGED: "the CSV content changed (imports cannot be re-uploaded)",
+    Reason.ENTITY_CHANGED: "the entity changed (it cannot be updated in place)",
+    Reason.IDENTIFIER_CHANGED: "the identifier column changed (it cannot be updated in place)",
+    Reason.REMOTE_FAILED: "the remote import failed processing",
+    Reason.REMOTE_CANCELED: "the remote import was canceled",
+    Reason.UPLOAD_EXPIRED: "the remote import never received its upload and its upload window has passed",
+    Reason.KEY_REMOVED: "the key was removed from the manifest",
+    Reason.IN_SYNC: "in sync",
+}
+
+
+class Origin(str, Enum):
+    """Where a difference came from, with the lockfile as the common base."""
+
+    MANIFEST = "manifest"  # the manifest (or a CSV) changed
+    REMOTE = "remote"  # the remote changed outside the tool, e.g. in the Exa dashboard
+    BOTH = "both"  # both changed the same field: a conflict; the manifest wins
+    UNKNOWN = "unknown"  # no lockfile entry to compare with
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One key's change. `changed_fields` are dotted paths, for display only."""
+
+    key: str
+    action: Action
+    reason: Reason
+    id: str | None
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    changed_fields: tuple[str, ...] = ()
+    origin: Origin | None = None
+    protected: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Orphan:
+    """A managed import whose key left the manifest while pruning is off."""
+
+    key: str
+    id: str
+    title: str
+
+
+@dataclass(frozen=True, slots=True)
+class Basis:
+    """What a plan was built on, so a saved plan can tell when it has gone stale."""
+
+    lock_lineage: str | None
+    lock_serial: int | None
+    remote: dict[str, str]  # id -> updatedAt of every managed import the plan looked at
+    csv: dict[str, str]  # key -> sha256 of the desired CSV
+
+
+_ORDER = {Action.DELETE: 0, Action.REPLACE: 1, Action.CREATE: 2, Action.UPDATE: 3, Action.NOOP: 4}
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A frozen plan: changes sorted destructive-first then by key, plus what the plan did not touch."""
+
+    owner: str
+    changes: tuple[Change, ...]
+    managed: int
+    unmanaged: int
+    orphans: tuple[Orphan, ...] = ()
+    warnings: tuple[str, ...] = ()
+    unsafe: tuple[str, ...] = ()
+    adopted: tuple[str, ...] = ()  # keys the lockfile did not record, found by their remote stamps
+    basis: Basis = field(default_factory=lambda: Basis(None, None, {}, {}))
+
+    def __post_init__(self) -> None:
+        ordered = tuple(sorted(self.changes, key=lambda c: (_ORDER[c.action], c.key)))
+        object.__setattr__(self, "changes", ordered)
+
+    @property
+    def safe(self) -> bool:
+        return not self.unsafe
+
+    def count(self, action: Action) -> int:
+        return sum(1 for c in self.changes if c.action is action)
+
+    @property
+    def summary(self) -> dict[str, int]:
+        return {
+            a.value: self.count(a) for a in (Action.CREATE, Action.UPDATE, Action.REPLACE, Action.DELETE, Action.NOOP)
+        }
+
+    @property
+    def has_changes(self) -> bool:
+        return any(c.action is not Action.NOOP for c in self.changes)
+
+    @property
+    def actionable(self) -> tuple[Change, ...]:
+        return tuple(c for c in self.changes if c.action is not Action.NOOP)

@@ -1,0 +1,127 @@
+"""Remote state: every import, read through the list endpoint's cursor pagination.
+
+A refresh costs ceil(N / 200) requests and never one per import. A listing that contradicts itself
+(the same id twice, a cursor seen before) is read again from the start a bounded number of times.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from reconciler.errors import RemoteStateError
+from reconciler.model import (
+    STAMP_IDENTIFIER,
+    STAMP_KEY,
+    STAMP_OPERATION,
+    STAMP_OWNER,
+    STAMP_SHA256,
+    Entity,
+    user_metadata,
+)
+
+PAGE_SIZE = 200
+LISTING_ATTEMPTS = 3
+MAX_PAGES = 100_000  # a cursor loop that never ends is caught long before this
+
+
+class Lister(Protocol):
+    def list_page(self, cursor: str | None = None, limit: int = PAGE_SIZE) -> dict[str, Any]: ...
+
+
+def parse_time(value: str | None) -> float | None:
+    """An RFC 3339 timestamp as epoch seconds."""
+    if not value:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteImport:
+    """One import as the API reports it, with the tool's stamps read out of its metadata."""
+
+    id: str
+    status: str
+    title: str
+    entity: Entity | None
+    count: float
+    metadata: dict[str, str]
+    created_at: str
+    updated_at: str
+    failed_reason: str | None = None
+    failed_message: str | None = None
+
+    @classmethod
+    def from_api(cls, item: dict[str, Any]) -> RemoteImport:
+        return cls(
+            id=item["id"],
+            status=item["status"],
+            title=item.get("title") or "",
+            entity=Entity.from_api(item.get("entity")),
+            count=item.get("count") or 0,
+            metadata=dict(item.get("metadata") or {}),
+            created_at=item["createdAt"],
+            updated_at=item["updatedAt"],
+            failed_reason=item.get("failedReason"),
+            failed_message=item.get("failedMessage"),
+        )
+
+    @property
+    def owner(self) -> str | None:
+        return self.metadata.get(STAMP_OWNER)
+
+    @property
+    def key(self) -> str | None:
+        return self.metadata.get(STAMP_KEY)
+
+    @property
+    def sha256(self) -> str | None:
+        return self.metadata.get(STAMP_SHA256)
+
+    @property
+    def identifier(self) -> int | None:
+        value = self.metadata.get(STAMP_IDENTIFIER)
+        return int(value) if value is not None and value.isdigit() else None
+
+    @property
+    def operation(self) -> str | None:
+        return self.metadata.get(STAMP_OPERATION)
+
+    @property
+    def user_metadata(self) -> dict[str, str]:
+        return user_metadata(self.metadata)
+
+
+def _list_once(client: Lister) -> tuple[list[RemoteImport], str | None]:
+    items: list[RemoteImport] = []
+    seen_ids: set[str] = set()
+    seen_cursors: set[str] = set()
+    cursor: str | None = None
+    for _ in range(MAX_PAGES):
+        page = client.list_page(cursor, PAGE_SIZE)
+        for raw in page.get("data") or []:
+            item = RemoteImport.from_api(raw)
+            if item.id in seen_ids:
+                return items, f"import {item.id} appeared twice"
+            seen_ids.add(item.id)
+            items.append(item)
+        if not page.get("hasMore"):
+            return items, None
+        cursor = page.get("nextCursor")
+        if not cursor:
+            return items, "hasMore is true but nextCursor is empty"
+        if cursor in seen_cursors:
+            return items, "a cursor repeated"
+        seen_cursors.add(cursor)
+    return items, f"more than {MAX_PAGES} pages"
+
+
+def read_remote(client: Lister, attempts: int = LISTING_ATTEMPTS) -> list[RemoteImport]:
+    """Every import, newest first; raise RemoteStateError if the listing stays inconsistent."""
+    problem = None
+    for _ in range(attempts):
+        items, problem = _list_once(client)
+        if problem is None:
+            return items
+    raise RemoteStateError(f"the import listing is inconsistent ({problem}) after {attempts} attempts; try again later")
