@@ -6,8 +6,11 @@ run side by side.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,11 +52,24 @@ class _Background:
         return self.result
 
 
+@contextmanager
+def _responsive_io(interval: float = 0.0005) -> Iterator[None]:
+    """While parsing holds the GIL, let the listing thread take it back soon after each page arrives:
+    pages are sequential, so every millisecond it waits delays all the pages after it."""
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(interval)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(previous)
+
+
 def read_snapshot(manifest_path: str, client: ApiClient) -> Snapshot:
     """Load the manifest and lockfile while the remote is listed; errors of the manifest come first."""
-    listing = _Background(lambda: read_remote(client))
-    manifest = load_manifest(manifest_path)
-    lock = read_lock(lock_path_for(manifest_path), manifest.owner)
+    with _responsive_io():
+        listing = _Background(lambda: read_remote(client))
+        manifest = load_manifest(manifest_path)
+        lock = read_lock(lock_path_for(manifest_path), manifest.owner)
     return Snapshot(manifest, lock, listing.join())
 
 

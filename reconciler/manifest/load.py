@@ -64,7 +64,7 @@ def _non_string_keys(value: Any, path: Path_ = ()) -> Iterator[Path_]:
             yield from _non_string_keys(item, (*path, i))
 
 
-def _csv_location(root: Path, raw: str) -> tuple[Path | None, str | None]:
+def _csv_location(root: Path, real_root: Path, raw: str) -> tuple[Path | None, str | None]:
     """Resolve a manifest CSV path inside the manifest's folder, or say why it is refused."""
     if "\x00" in raw:
         return None, "the path contains a NUL character"
@@ -74,7 +74,6 @@ def _csv_location(root: Path, raw: str) -> tuple[Path | None, str | None]:
         return None, f"{raw!r} contains '\\'; use '/' between folders"
     if os.path.normpath(raw).split(os.sep)[0] == "..":
         return None, f"{raw!r} leaves the manifest's folder; CSV files must be inside it"
-    real_root = root.resolve()
     target = (root / raw).resolve()
     if not target.is_relative_to(real_root):
         return None, f"{raw!r} resolves outside the manifest's folder through a symbolic link"
@@ -140,6 +139,8 @@ def _build(document: dict[str, Any], path: Path, report: _Report) -> Manifest:
     safety = Safety(**safety_raw) if not report.spoiled(("safety",)) else Safety()
     imports = document.get("imports") if isinstance(document.get("imports"), dict) else {}
     root = path.parent
+    real_root = root.resolve()
+    locations: dict[str, tuple[Path | None, str | None]] = {}
     wanted: dict[str, tuple[Path_, dict[str, Any], Path, Identifier]] = {}
     for key, spec in imports.items():
         where: Path_ = ("imports", key)
@@ -151,7 +152,10 @@ def _build(document: dict[str, Any], path: Path, report: _Report) -> Manifest:
             continue
         csv_spec = spec["csv"] if isinstance(spec["csv"], dict) else {"path": spec["csv"]}
         csv_where = (*where, "csv", "path") if isinstance(spec["csv"], dict) else (*where, "csv")
-        target, problem = _csv_location(root, csv_spec["path"])
+        raw = csv_spec["path"]
+        if raw not in locations:  # many imports may share a file: resolve it once
+            locations[raw] = _csv_location(root, real_root, raw)
+        target, problem = locations[raw]
         if problem:
             report.at(csv_where, problem)
             continue

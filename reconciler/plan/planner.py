@@ -76,6 +76,8 @@ def remote_snapshot(r: RemoteImport, base: LockEntry | None) -> dict[str, Any]:
 
 
 def _field_paths(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    if before == after:  # the common case, and DeepDiff is costly per call
+        return []
     diff = DeepDiff(before, after, view="tree")
     paths = {".".join(str(p) for p in level.path(output_format="list")) for levels in diff.values() for level in levels}
     return sorted(paths)
@@ -126,18 +128,27 @@ def _pick(candidates: list[RemoteImport], lock_id: str | None, desired: DesiredI
     return max(candidates, key=lambda r: (parse_time(r.created_at) or 0.0, r.id))
 
 
-def _replace_reason(r: RemoteImport, d: DesiredImport, now: float) -> Reason | None:
+def _recorded(r: RemoteImport, base: LockEntry | None) -> tuple[str | None, int | None]:
+    """The remote's CSV sha256 and identifier: from its stamps, or, where they were edited away,
+    from the lockfile's record of that same import."""
+    same = base is not None and base.id == r.id
+    sha = r.sha256 if r.sha256 is not None else (base.sha256 if same and base else None)
+    ident = r.identifier if r.identifier is not None else (base.identifier if same and base else None)
+    return sha, ident
+
+
+def _replace_reason(r: RemoteImport, sha: str | None, ident: int | None, d: DesiredImport, now: float) -> Reason | None:
     if r.status == "failed":
         return Reason.REMOTE_FAILED
     if r.status == "canceled":
         return Reason.REMOTE_CANCELED
     if r.status == "pending" and (parse_time(r.created_at) or now) + UPLOAD_WINDOW < now:
         return Reason.UPLOAD_EXPIRED
-    if r.sha256 != d.csv.sha256:
+    if sha != d.csv.sha256:
         return Reason.CSV_CHANGED
     if r.entity != d.entity:
         return Reason.ENTITY_CHANGED
-    if r.identifier != d.csv.identifier:
+    if ident != d.csv.identifier:
         return Reason.IDENTIFIER_CHANGED
     return None
 
@@ -150,12 +161,13 @@ def _change_for(owner: str, d: DesiredImport, r: RemoteImport | None, base: Lock
         return Change(d.key, Action.CREATE, reason, None, None, after, (), origin, d.protected)
     before = remote_snapshot(r, base)
     want = _comparable(d.title, d.entity.to_api(), dict(d.metadata), d.csv.sha256, d.csv.identifier)
-    have = _comparable(r.title, before["entity"], r.user_metadata, r.sha256, r.identifier)
+    sha, ident = _recorded(r, base)
+    have = _comparable(r.title, before["entity"], r.user_metadata, sha, ident)
     was = None
     if base is not None:
         was = _comparable(base.title, base.entity.to_api(), dict(base.metadata), base.sha256, base.identifier)
     fields = _field_paths(have, want)
-    reason = _replace_reason(r, d, now)
+    reason = _replace_reason(r, sha, ident, d, now)
     if reason in (Reason.REMOTE_FAILED, Reason.REMOTE_CANCELED, Reason.UPLOAD_EXPIRED):
         return Change(
             d.key, Action.REPLACE, reason, r.id, before, after, ("status", *fields), Origin.REMOTE, d.protected
