@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import os
 import sys
 from collections.abc import Callable
@@ -11,14 +12,18 @@ from typing import Any, TypeVar
 import click
 
 from reconciler import __version__
+from reconciler.apply.run import ApplyOptions, Declined
+from reconciler.apply.run import apply as run_apply
+from reconciler.apply.statelock import StateLock
 from reconciler.emulator import DEFAULT_API_KEY, Emulator, EmulatorConfigError, FaultConfig, Latency, Rate
-from reconciler.errors import ManifestInvalid, ReconcilerError
+from reconciler.errors import ApplyFailed, ConfigError, ManifestInvalid, ReconcilerError
+from reconciler.lockfile import lock_path_for
 from reconciler.manifest.load import load_manifest
-from reconciler.planfile import write_saved_plan
+from reconciler.planfile import read_saved_plan, write_saved_plan
 from reconciler.refresh import plan_from, read_snapshot
 from reconciler.remote.client import ApiClient
 from reconciler.render.diagnostics import render_diagnostics, validation_json
-from reconciler.render.plan_json import render_json
+from reconciler.render.plan_json import plan_document, render_json
 from reconciler.render.plan_markdown import render_markdown
 from reconciler.render.plan_text import render_text
 
@@ -152,6 +157,94 @@ def plan(
 
 
 @cli.command()
+@manifest_option
+@click.argument("plan_file", required=False, type=click.Path(dir_okay=False))
+@click.option("--auto-approve", is_flag=True, help="Apply without asking (needed when not on a terminal).")
+@click.option("--parallelism", default=8, show_default=True, type=click.IntRange(1, 64), help="Actions run at once.")
+@click.option("--force", is_flag=True, help="Apply an unsafe plan (thresholds or protected imports).")
+@target_option
+@click.option("--lock-timeout", default=0.0, show_default=True, type=float, help="Seconds to wait for the state lock.")
+@click.option("--wait/--no-wait", default=True, show_default=True, help="Wait for uploads to finish processing.")
+@click.option("--timeout", default=1800.0, show_default=True, type=float, help="Seconds to wait for processing.")
+@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable result instead of text.")
+@click.option("--no-color", is_flag=True, help="Never colour the output.")
+@reports_errors
+def apply(
+    manifest_path: str,
+    plan_file: str | None,
+    auto_approve: bool,
+    parallelism: int,
+    force: bool,
+    targets: tuple[str, ...],
+    lock_timeout: float,
+    wait: bool,
+    timeout: float,
+    as_json: bool,
+    no_color: bool,
+) -> None:
+    """Make the remote match the manifest (or carry out a saved PLAN_FILE), then update websets.lock."""
+    saved = read_saved_plan(plan_file) if plan_file else None
+    chosen = frozenset(targets) if targets else None
+    if saved is not None:
+        manifest_path = saved[0].get("manifest", manifest_path)
+        recorded = saved[0].get("targets")
+        chosen = frozenset(recorded) if recorded is not None else None
+    options = ApplyOptions(
+        targets=chosen, force=force, parallelism=parallelism, wait=wait, timeout=timeout, lock_timeout=lock_timeout
+    )
+    color = use_color(no_color)
+
+    def progress(key: str, message: str) -> None:
+        click.echo(f"{key}: {message}", err=as_json)
+
+    def show_plan(plan) -> None:  # type: ignore[no-untyped-def]
+        if not as_json:
+            click.echo(render_text(plan, color=color), nl=False)
+
+    def confirm(plan) -> bool:  # type: ignore[no-untyped-def]
+        if auto_approve:
+            return True
+        if not sys.stdin.isatty():
+            raise ConfigError("refusing to apply without confirmation: not a terminal; pass --auto-approve")
+        return click.confirm("Apply these changes?", default=False)
+
+    with ApiClient.from_env() as client:
+        try:
+            plan_result, result = run_apply(
+                manifest_path, client, options, progress=progress, show_plan=show_plan, confirm=confirm, saved=saved
+            )
+        except Declined:
+            click.echo("Apply cancelled.", err=True)
+            sys.exit(1)
+    if as_json:
+        document = {
+            "status": "failed" if result.failures else "ok",
+            "summary": {action: len(keys) for action, keys in result.done.items()},
+            "done": result.done,
+            "pending": result.pending,
+            "failures": [{"key": f.key, "op": f.op, "message": f.message} for f in result.failures],
+            "plan": plan_document(plan_result),
+        }
+        click.echo(json.dumps(document, indent=2, sort_keys=True))
+    if result.pending:
+        click.echo(f"Still processing: {', '.join(sorted(result.pending))}; the next apply finishes them.", err=as_json)
+    if result.failures:
+        raise ApplyFailed(result.failures)
+    if not as_json:
+        click.echo(f"Apply complete: {result.summary()}")
+
+
+@cli.command("force-unlock")
+@manifest_option
+@click.argument("lock_id")
+@reports_errors
+def force_unlock(manifest_path: str, lock_id: str) -> None:
+    """Remove the state lock LOCK_ID left by an apply that is no longer running."""
+    StateLock(lock_path_for(manifest_path)).force_unlock(lock_id)
+    click.echo(f"Removed the state lock {lock_id}.")
+
+
+@cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Loopback address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=int, help="Port (0 picks a free one).")
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Keep state here across restarts.")
@@ -253,16 +346,45 @@ def emulator(
 
 
 @cli.command()
-def demo() -> None:
-    """Start the embedded emulator and show it answering (a first look, with no account needed)."""
-    import httpx
+@click.option("--keep", type=click.Path(file_okay=False), help="Work in this folder (kept) instead of a temporary one.")
+def demo(keep: str | None) -> None:
+    """Run the main job on the bundled example against the embedded emulator: validate, plan, apply,
+    then change a title and a CSV and apply again. Needs no Exa account."""
+    import shutil
+    import tempfile
+    from pathlib import Path
 
-    with Emulator(processing_delay=0.2) as server:
-        click.echo(f"Embedded emulator listening on {server.base_url}")
-        with httpx.Client(base_url=server.base_url, headers={"x-api-key": server.api_key}) as client:
-            response = client.get("/websets/v0/imports", params={"limit": 200})
-        click.echo(f"GET /websets/v0/imports -> {response.status_code}, request id {response.headers['X-Request-Id']}")
-        click.echo(response.text)
+    examples = Path(__file__).resolve().parent.parent / "examples"
+    if not (examples / "websets.yaml").exists():
+        raise click.ClickException(f"the bundled example is not at {examples}; run from a source checkout")
+    with tempfile.TemporaryDirectory() as tmp, Emulator(processing_delay=0.3) as server:
+        work = Path(keep or tmp) / "websets-demo"
+        shutil.copytree(examples, work, dirs_exist_ok=True, ignore=shutil.ignore_patterns("github", "*.lock*"))
+        manifest = str(work / "websets.yaml")
+        os.environ.update(EXA_API_KEY=server.api_key, EXA_BASE_URL=server.base_url)
+        click.echo(f"Embedded emulator on {server.base_url}; working copy of examples/ in {work}\n")
+
+        def step(title: str, *args: str) -> None:
+            click.secho(f"$ websets-reconciler {' '.join(args)}    # {title}", bold=True)
+            try:
+                cli.main(list(args), prog_name="websets-reconciler", standalone_mode=False)
+            except SystemExit as exc:
+                if exc.code not in (0, None):
+                    raise click.ClickException(f"the step {title!r} failed") from None
+            click.echo()
+
+        step("check the manifest and CSVs offline", "validate", "-f", manifest)
+        step("see what would change", "plan", "-f", manifest)
+        step("make it so", "apply", "-f", manifest, "--auto-approve")
+        step("nothing left to do", "plan", "-f", manifest)
+        text = (work / "websets.yaml").read_text().replace("title: ACME customers", "title: ACME customers (FY26)")
+        (work / "websets.yaml").write_text(text)
+        with open(work / "data" / "press.csv", "a", encoding="utf-8") as f:
+            f.write('"Acme named a leader",https://news.example.com/acme-leader,Example News,2025-09-30\n')
+        click.echo("(edited a title and added a row to data/press.csv)\n")
+        step("a title is updated in place; a changed CSV is replaced", "plan", "-f", manifest)
+        step("apply the edit", "apply", "-f", manifest, "--auto-approve")
+        step("converged", "plan", "-f", manifest, "--detailed-exitcode")
 
 
 def main() -> None:

@@ -80,3 +80,40 @@ class RemoteStateError(ReconcilerError):
 
 class LockfileError(ReconcilerError):
     """websets.lock is corrupt, belongs to another owner, or cannot be written."""
+
+
+class PlanUnsafe(ReconcilerError):
+    """The plan breaks a safety rule and --force was not given."""
+
+
+class StalePlan(ReconcilerError):
+    """A saved plan no longer matches what it was built on."""
+
+
+class LockHeld(ReconcilerError):
+    """Another run holds the state lock; `info` says who."""
+
+    def __init__(self, message: str, info: dict[str, object]) -> None:
+        super().__init__(message)
+        self.info = info
+
+
+class ApplyFailed(ReconcilerError):
+    """Some actions failed; the progress made was saved. `failures` holds each ActionError."""
+
+    def __init__(self, failures: list[ActionError]) -> None:
+        self.failures = failures
+        lines = "\n".join(f"  - {f}" for f in failures)
+        super().__init__(f"{len(failures)} action(s) failed; the progress made was saved:\n{lines}")
+
+
+@dataclass(frozen=True, slots=True)
+class ActionError:
+    """One failed action: what it was doing, for which key, and why."""
+
+    op: str
+    key: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.op}: {self.message}"

@@ -23,7 +23,12 @@ def test_module_entry_point_help():
     assert "emulator" in result.stdout
 
 
-def test_demo_shows_the_emulator_answering():
-    result = CliRunner().invoke(cli, ["demo"])
+def test_demo_runs_the_whole_job_on_the_example(tmp_path):
+    result = CliRunner().invoke(cli, ["demo", "--keep", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    assert "-> 200" in result.output
+    assert "Plan: 6 to create, 0 to update, 0 to replace, 0 to delete." in result.output
+    assert "Apply complete: 6 created, 0 updated, 0 replaced, 0 deleted." in result.output
+    assert "Apply complete: 0 created, 1 updated, 1 replaced, 0 deleted." in result.output
+    assert result.output.rstrip().endswith("No changes.")
+    assert (tmp_path / "websets-demo" / "websets.lock").exists()
+    assert not (tmp_path / "websets-demo" / "websets.lock.held").exists()

@@ -115,7 +115,7 @@ def _comparable(title: str, entity: Any, metadata: dict[str, str], sha: str | No
     return {"title": title, "entity": entity, "metadata": metadata, "csv": {"sha256": sha, "identifier": ident}}
 
 
-def _pick(candidates: list[RemoteImport], lock_id: str | None, desired: DesiredImport | None) -> RemoteImport:
+def pick_claimant(candidates: list[RemoteImport], lock_id: str | None, desired: DesiredImport | None) -> RemoteImport:
     """The import that stands for a key when several claim it: the lockfile's, else a completed
     one holding the desired CSV, else the newest."""
     for r in candidates:
@@ -217,7 +217,7 @@ def build_plan(
     current: dict[str, RemoteImport] = {}
     for key, candidates in sorted(claims.items()):
         lock_id = entries[key].id if key in entries else None
-        chosen = _pick(candidates, lock_id, manifest.imports.get(key))
+        chosen = pick_claimant(candidates, lock_id, manifest.imports.get(key))
         current[key] = chosen
         others = sorted(r.id for r in candidates if r is not chosen)
         if others:

@@ -1,0 +1,95 @@
+"""Finishing what an interrupted apply left behind, before anything is planned.
+
+Run only under the state lock, so no other apply is uploading: any import of ours still `pending`
+lost its uploader and is dead.
+
+1. Each journal operation is looked up by its stamp: completed -> kept (and the import it replaces,
+   if any, deleted); processing -> waited for, then the same; pending, failed or canceled -> deleted;
+   not found -> it was never made. Then it leaves the journal.
+2. Any other import of ours still pending is deleted.
+3. Where several imports of ours claim one key, the planner's choice is kept and the rest deleted.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+
+from reconciler.apply.book import LockBook
+from reconciler.apply.executor import PollPolicy, Progress, _StillProcessing, wait_for
+from reconciler.errors import ApiError
+from reconciler.model import Manifest
+from reconciler.plan.planner import pick_claimant
+from reconciler.remote.client import ApiClient
+from reconciler.remote.state import RemoteImport
+
+
+def _delete(client: ApiClient, import_id: str, gone: set[str]) -> None:
+    if import_id in gone:
+        return
+    try:
+        client.delete(import_id)
+    except ApiError as exc:
+        if exc.status != 404:
+            raise
+    gone.add(import_id)
+
+
+def recover(
+    client: ApiClient,
+    manifest: Manifest,
+    remote: list[RemoteImport],
+    book: LockBook,
+    progress: Progress,
+    *,
+    timeout: float,
+    poll: PollPolicy,
+    sleep: Callable[[float], None],
+) -> bool:
+    """Repair the remote and the journal; True when anything changed (the caller lists again)."""
+    owner = manifest.owner
+    ours = [r for r in remote if r.owner == owner]
+    by_operation = {r.operation: r for r in ours if r.operation}
+    gone: set[str] = set()
+    waiting: set[str] = set()  # interrupted creates still processing: theirs to finish, not duplicates
+    for op in book.state.journal:
+        found = by_operation.get(op.operation)
+        if found is None:
+            progress(op.key, f"interrupted {op.action} had made nothing; forgetting it")
+        else:
+            status = found.status
+            if status == "processing":
+                try:
+                    status = wait_for(client, found.id, timeout=timeout, poll=poll, sleep=sleep)["status"]
+                except _StillProcessing:
+                    progress(op.key, f"interrupted {op.action}: {found.id} still processing; leaving it for later")
+                    waiting.add(found.id)
+                    continue
+            if status == "completed":
+                progress(op.key, f"interrupted {op.action}: {found.id} completed; keeping it")
+                if op.replaces:
+                    _delete(client, op.replaces, gone)
+                    progress(op.key, f"deleted {op.replaces}, which it replaces")
+            else:
+                _delete(client, found.id, gone)
+                progress(op.key, f"interrupted {op.action}: {found.id} was {status}; deleted it")
+        book.end(op.operation)
+    live = [r for r in ours if r.id not in gone]
+    for r in live:
+        if r.status == "pending":
+            _delete(client, r.id, gone)
+            progress(r.key or r.id, f"deleted {r.id}, an import whose upload never happened")
+    claims: dict[str, list[RemoteImport]] = defaultdict(list)
+    for r in live:
+        if r.id not in gone and r.key and r.id not in waiting:
+            claims[r.key].append(r)
+    entries = book.state.imports
+    for key, candidates in claims.items():
+        if len(candidates) < 2:
+            continue
+        keep = pick_claimant(candidates, entries[key].id if key in entries else None, manifest.imports.get(key))
+        for r in candidates:
+            if r is not keep:
+                _delete(client, r.id, gone)
+                progress(key, f"deleted {r.id}, a duplicate of {keep.id}")
+    return bool(gone)

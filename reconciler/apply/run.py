@@ -1,0 +1,115 @@
+"""An apply from start to end:
+
+state lock -> snapshot -> recover the last run -> plan -> (saved plan? stale check) -> safety
+  -> confirm -> execute (parallel, checkpointed) -> settle the lockfile -> release the lock
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from reconciler.apply.book import LockBook
+from reconciler.apply.executor import ApplyResult, Executor, PollPolicy, Progress
+from reconciler.apply.recover import recover
+from reconciler.apply.stale import check_stale
+from reconciler.apply.statelock import StateLock
+from reconciler.errors import PlanUnsafe
+from reconciler.lockfile import Lock, LockEntry, lock_path_for
+from reconciler.plan.model import Action, Basis, Plan
+from reconciler.refresh import Snapshot, plan_from, read_snapshot
+from reconciler.remote.client import ApiClient
+from reconciler.remote.state import read_remote
+
+
+@dataclass(frozen=True)
+class ApplyOptions:
+    """The apply command's choices."""
+
+    targets: frozenset[str] | None = None
+    force: bool = False
+    parallelism: int = 8
+    wait: bool = True
+    timeout: float = 1800.0
+    lock_timeout: float = 0.0
+    poll: PollPolicy = field(default_factory=PollPolicy)
+
+
+class Declined(Exception):
+    """The user did not confirm."""
+
+
+def _settle(book: LockBook, plan: Plan, snapshot: Snapshot, targets: frozenset[str] | None) -> None:
+    """Record what is true after the run: in-sync and adopted imports, minus entries whose import is
+    gone and whose key left the manifest."""
+    imports = dict(book.state.imports)
+    for change in plan.changes:
+        if change.action is Action.NOOP and change.id is not None:
+            imports[change.key] = LockEntry.of(snapshot.manifest.imports[change.key], change.id)
+    live = {r.id for r in snapshot.remote}
+    for key, entry in list(imports.items()):
+        if entry.id not in live and key not in snapshot.manifest.imports and (targets is None or key in targets):
+            del imports[key]
+    book.settle(imports)
+
+
+def apply(
+    manifest_path: str,
+    client: ApiClient,
+    options: ApplyOptions,
+    *,
+    progress: Progress,
+    show_plan: Callable[[Plan], None],
+    confirm: Callable[[Plan], bool],
+    saved: tuple[dict[str, Any], Basis] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> tuple[Plan, ApplyResult]:
+    """Carry out the plan for the manifest (or the saved plan), under the state lock."""
+    lock_file = lock_path_for(manifest_path)
+    state_lock = StateLock(lock_file)
+    lock_id = state_lock.acquire("apply", timeout=options.lock_timeout, sleep=sleep)
+    try:
+        snapshot = read_snapshot(manifest_path, client)
+        lock_before = snapshot.lock
+        book = LockBook(lock_file, snapshot.lock or Lock(snapshot.manifest.owner))
+        repaired = recover(
+            client,
+            snapshot.manifest,
+            snapshot.remote,
+            book,
+            progress,
+            timeout=options.timeout,
+            poll=options.poll,
+            sleep=sleep,
+        )
+        if repaired:
+            snapshot = replace(snapshot, remote=read_remote(client))
+        snapshot = replace(snapshot, lock=book.state)
+        plan = plan_from(snapshot, options.targets)
+        if saved is not None:
+            check_stale(saved[0], saved[1], lock_before, snapshot.manifest, snapshot.remote, plan)
+        show_plan(plan)
+        if not plan.safe and not options.force:
+            raise PlanUnsafe("the plan is unsafe (" + "; ".join(plan.unsafe) + "); re-run with --force to apply it")
+        result = ApplyResult()
+        if plan.has_changes:
+            if saved is None and not confirm(plan):
+                raise Declined()
+            executor = Executor(
+                client,
+                snapshot.manifest,
+                book,
+                progress=progress,
+                parallelism=options.parallelism,
+                wait=options.wait,
+                timeout=options.timeout,
+                poll=options.poll,
+                sleep=sleep,
+            )
+            result = executor.run(plan.changes)
+        _settle(book, plan, snapshot, options.targets)
+        return plan, result
+    finally:
+        state_lock.release(lock_id)

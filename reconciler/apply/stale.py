@@ -1,0 +1,47 @@
+"""Whether a saved plan still describes the world: the lockfile, the CSVs and the remote it was built on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from reconciler.errors import StalePlan
+from reconciler.lockfile import Lock
+from reconciler.model import Manifest
+from reconciler.plan.model import Basis, Plan
+from reconciler.remote.state import RemoteImport
+
+
+def check_stale(
+    saved: dict[str, Any], basis: Basis, lock: Lock | None, manifest: Manifest, remote: list[RemoteImport], fresh: Plan
+) -> None:
+    """Raise StalePlan saying everything that moved since the saved plan was made."""
+    moved: list[str] = []
+    if lock is not None and basis.lock_lineage is not None and lock.lineage != basis.lock_lineage:
+        moved.append("the lockfile is of another lineage")
+    serial_now = lock.serial if lock else None
+    if serial_now != basis.lock_serial:
+        moved.append(f"the lockfile moved (serial {basis.lock_serial} -> {serial_now})")
+    for key, sha in sorted(basis.csv.items()):
+        item = manifest.imports.get(key)
+        if item is None:
+            moved.append(f"{key} left the manifest")
+        elif item.csv.sha256 != sha:
+            moved.append(f"{item.csv.display} changed on disk (sha256 {sha[:12]} -> {item.csv.sha256[:12]})")
+    for key in sorted(set(manifest.imports) - set(basis.csv)):
+        moved.append(f"{key} was added to the manifest")
+    now = {r.id: r.updated_at for r in remote if r.owner == manifest.owner or r.id in basis.remote}
+    for import_id, updated in sorted(basis.remote.items()):
+        if import_id not in now:
+            moved.append(f"import {import_id} no longer exists")
+        elif now[import_id] != updated:
+            moved.append(f"import {import_id} changed remotely (updatedAt {updated} -> {now[import_id]})")
+    for import_id in sorted(set(now) - set(basis.remote)):
+        moved.append(f"a managed import {import_id} appeared remotely")
+    planned = {(c["key"], c["action"]) for c in saved["plan"]["changes"] if c["action"] != "noop"}
+    current = {(c.key, c.action.value) for c in fresh.actionable}
+    if not moved and planned != current:
+        moved.append("planning again gives other changes")
+    if moved:
+        raise StalePlan(
+            "Saved plan is stale: " + "; ".join(moved) + ". Run `websets-reconciler plan --out` again and review it."
+        )

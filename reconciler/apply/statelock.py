@@ -1,0 +1,126 @@
+"""The state lock: one apply at a time per lockfile, Terraform statemgr-style.
+
+`acquire(info) -> id` creates `websets.lock.held` beside the lockfile with O_EXCL (atomic on a local
+file system), holding who took it, why and when; `release(id)` removes it only if it is still ours.
+A held lock is a LockHeld error carrying the holder's info; a holder that is gone from this host is
+reported as stale, with the force-unlock command to run.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from reconciler.errors import LockHeld, ReconcilerError
+
+HELD_SUFFIX = ".held"
+
+
+@dataclass(frozen=True, slots=True)
+class LockInfo:
+    """Who holds the state lock."""
+
+    id: str
+    operation: str
+    who: str
+    pid: int
+    host: str
+    created: str
+    path: str
+
+
+def _who() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class StateLock:
+    """The lock file for one lockfile path."""
+
+    def __init__(self, lockfile: Path) -> None:
+        self.path = lockfile.with_name(lockfile.name + HELD_SUFFIX)
+
+    def holder(self) -> dict[str, object] | None:
+        try:
+            return json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError):
+            return {"id": "?", "note": "unreadable lock file"}
+
+    def _describe(self, info: dict[str, object]) -> str:
+        text = (
+            f"the state lock {self.path} is held by {info.get('who')} (pid {info.get('pid')} on {info.get('host')}, "
+            f"{info.get('operation')} since {info.get('created')}, lock id {info.get('id')})"
+        )
+        pid = info.get("pid")
+        if info.get("host") == socket.gethostname() and isinstance(pid, int) and not _alive(pid):
+            text += (
+                f"; that process is gone, so the lock is stale: check no apply is running, then run "
+                f"`websets-reconciler force-unlock {info.get('id')}`"
+            )
+        return text
+
+    def acquire(self, operation: str, *, timeout: float = 0.0, sleep: Callable[[float], None] = time.sleep) -> str:
+        """Take the lock, waiting up to `timeout` seconds; return its id or raise LockHeld."""
+        info = LockInfo(
+            id=str(uuid.uuid4()),
+            operation=operation,
+            who=_who(),
+            pid=os.getpid(),
+            host=socket.gethostname(),
+            created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            path=str(self.path),
+        )
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                held = self.holder() or {}
+                if time.monotonic() >= deadline:
+                    raise LockHeld(self._describe(held), held) from None
+                sleep(min(0.5, max(deadline - time.monotonic(), 0.01)))
+                continue
+            except OSError as exc:
+                raise ReconcilerError(f"{self.path}: cannot create the state lock: {exc.strerror}") from None
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(asdict(info), f, indent=2, sort_keys=True)
+                f.flush()
+                os.fsync(f.fileno())
+            return info.id
+
+    def release(self, lock_id: str) -> None:
+        """Remove the lock if it is still the one we took."""
+        held = self.holder()
+        if held is not None and held.get("id") == lock_id:
+            self.path.unlink(missing_ok=True)
+
+    def force_unlock(self, lock_id: str) -> None:
+        """Remove the lock whatever holds it, if its id is the one given."""
+        held = self.holder()
+        if held is None:
+            raise ReconcilerError(f"{self.path}: no state lock is held")
+        if held.get("id") != lock_id:
+            raise ReconcilerError(f"{self.path}: the lock held has id {held.get('id')}, not {lock_id}; nothing removed")
+        self.path.unlink(missing_ok=True)
