@@ -37,6 +37,14 @@ def check_stale(
             moved.append(f"import {import_id} changed remotely (updatedAt {updated} -> {now[import_id]})")
     for import_id in sorted(set(now) - set(basis.remote)):
         moved.append(f"a managed import {import_id} appeared remotely")
+    # Also compare what each change saw, for a service that does not move updatedAt on every edit.
+    fresh_before = {c.key: c.before for c in fresh.changes}
+    for change in saved["plan"]["changes"]:
+        before = change.get("before")
+        if before and change["key"] in fresh_before and fresh_before[change["key"]] != before:
+            note = f"import {before.get('id')} changed remotely"
+            if not any(note in m for m in moved):
+                moved.append(note)
     planned = {(c["key"], c["action"]) for c in saved["plan"]["changes"] if c["action"] != "noop"}
     current = {(c.key, c.action.value) for c in fresh.actionable}
     if not moved and planned != current:

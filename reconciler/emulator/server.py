@@ -116,6 +116,8 @@ class Emulator:
             processing_delay=processing_delay,
         )
         self.record_bodies = record_bodies
+        # Tests may watch requests as they are served: ("before" | "after" the change, method, route).
+        self.on_request: Callable[[str, str, str], None] | None = None
         self.request_log: list[dict[str, Any]] = []
         self._log_lock = threading.Lock()
         self._log_file = open(request_log_path, "a", encoding="utf-8") if request_log_path else None  # noqa: SIM115
@@ -200,7 +202,11 @@ class Emulator:
             status = 500 if decision.action == "error500" else 503
             response = _error(status, "api_error", "internal_error", "The service had an internal error")
         else:
+            if self.on_request is not None:
+                self.on_request("before", method, route)
             response = self._dispatch(method, path, route, query, handler, body)
+            if self.on_request is not None:
+                self.on_request("after", method, route)
             if decision.action == "lose":
                 # The change is made; the answer never arrives.
                 entry["status"] = None
