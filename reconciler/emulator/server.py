@@ -15,6 +15,7 @@ import ipaddress
 import json
 import secrets
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -72,6 +73,11 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     emulator: Emulator
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that went away mid-answer (a lost-response fault, a killed process) is not news.
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -1,0 +1,138 @@
+"""500 creates of small CSVs at 20 ms latency and 200 ms processing.
+
+Measures apply at --parallelism 16 and 1, and a straightforward sequential exa-py script
+(`create(..., csv_data=...)` then `wait_until_completed`, per import, with the SDK's defaults) in the
+same run. The SDK script is timed on a sample and scaled to the full count: it is strictly sequential,
+so its time is linear in the number of imports (each import costs the same requests and waits).
+Target: apply at parallelism 16 at least 10x faster than the exa-py script.
+Needs the test extras (exa-py). Run: .venv/bin/python benchmarks/bench_apply.py [--imports 500] [--sdk-sample 12]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from exa_py import Exa
+
+API_KEY = "bench"
+
+
+def start_emulator(latency_ms: float, processing: float) -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "reconciler",
+            "emulator",
+            "--port",
+            "0",
+            "--api-key",
+            API_KEY,
+            "--latency-ms",
+            str(latency_ms),
+            "--processing-delay",
+            str(processing),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    return proc, proc.stdout.readline().strip()
+
+
+def make_repo(root: Path, n: int) -> Path:
+    (root / "data").mkdir(parents=True)
+    lines = ["version: 1", "owner: bench", "defaults: {entity: {type: company}}", "imports:"]
+    for i in range(n):
+        (root / "data" / f"i{i:04d}.csv").write_text(f"url,name\nhttps://c{i}.example,Company {i}\n")
+        lines.append(f"  import-{i:04d}: {{title: Import {i}, csv: data/i{i:04d}.csv}}")
+    (root / "websets.yaml").write_text("\n".join(lines) + "\n")
+    return root / "websets.yaml"
+
+
+def time_apply(base_url: str, manifest: Path, parallelism: int) -> float:
+    env = {**os.environ, "EXA_API_KEY": API_KEY, "EXA_BASE_URL": base_url}
+    started = time.perf_counter()
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "reconciler",
+            "apply",
+            "-f",
+            str(manifest),
+            "--auto-approve",
+            "--parallelism",
+            str(parallelism),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    elapsed = time.perf_counter() - started
+    if result.returncode != 0 or "Apply complete" not in result.stdout:
+        raise SystemExit(f"apply failed: {result.stdout[-2000:]}\n{result.stderr[-2000:]}")
+    return elapsed
+
+
+def time_sdk(base_url: str, root: Path, n: int) -> float:
+    exa = Exa(API_KEY, base_url=base_url)
+    started = time.perf_counter()
+    for i in range(n):
+        path = root / "data" / f"i{i:04d}.csv"
+        params = {"format": "csv", "entity": {"type": "company"}, "title": f"Import {i}", "csv": {"identifier": 0}}
+        created = exa.websets.imports.create(params, csv_data=str(path))
+        done = exa.websets.imports.wait_until_completed(created.id)
+        assert done.status == "completed", done
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--imports", type=int, default=500)
+    parser.add_argument("--latency-ms", type=float, default=20)
+    parser.add_argument("--processing", type=float, default=0.2)
+    parser.add_argument("--sdk-sample", type=int, default=12)
+    args = parser.parse_args()
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for parallelism in (16, 1):
+            proc, url = start_emulator(args.latency_ms, args.processing)
+            try:
+                manifest = make_repo(Path(tmp) / f"p{parallelism}", args.imports)
+                results[parallelism] = time_apply(url, manifest, parallelism)
+            finally:
+                proc.terminate()
+                proc.wait()
+            print(f"apply --parallelism {parallelism:>2}: {results[parallelism]:8.2f} s for {args.imports} creates")
+        proc, url = start_emulator(args.latency_ms, args.processing)
+        try:
+            root = Path(tmp) / "sdk"
+            make_repo(root, args.sdk_sample)
+            sample = time_sdk(url, root, args.sdk_sample)
+        finally:
+            proc.terminate()
+            proc.wait()
+    sdk = sample / args.sdk_sample * args.imports
+    print(
+        f"exa-py sequential script: {sample:8.2f} s for a sample of {args.sdk_sample}; "
+        f"{sdk:8.2f} s scaled to {args.imports}"
+    )
+    print(
+        f"speed-up at parallelism 16 vs exa-py: {sdk / results[16]:.1f}x (target >= 10x) "
+        f"{'OK' if sdk / results[16] >= 10 else 'MISSED'}"
+    )
+    print(
+        f"speed-up at parallelism 1 vs exa-py:  {sdk / results[1]:.1f}x; parallelism 16 vs 1: "
+        f"{results[1] / results[16]:.1f}x"
+    )
+
+
+if __name__ == "__main__":
+    main()

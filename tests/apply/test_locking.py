@@ -1,0 +1,81 @@
+"""The state lock: two applies at once, waiting for the lock, and force-unlock."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from reconciler.apply.statelock import StateLock
+from reconciler.emulator import FaultConfig, Latency
+from reconciler.errors import LockHeld, ReconcilerError
+from tests.apply.helpers import assert_converged, rows, write_files
+from tests.conftest import API_KEY
+
+
+def _start_apply(emulator, manifest, *extra: str) -> subprocess.Popen:
+    env = {**os.environ, "EXA_API_KEY": API_KEY, "EXA_BASE_URL": emulator.base_url}
+    return subprocess.Popen(
+        [sys.executable, "-m", "reconciler", "apply", "-f", str(manifest), "--auto-approve", *extra],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def test_two_applies_started_together_exactly_one_proceeds(make_emulator, tmp_path):
+    # Slow answers keep the first apply inside its lock while the second starts.
+    emulator = make_emulator(faults=FaultConfig(latency=Latency(300)), record_bodies=False)
+    files = {"a": rows(1, "a"), "b": rows(1, "b")}
+    manifest = write_files(tmp_path, files)
+    procs = [_start_apply(emulator, manifest) for _ in range(2)]
+    outcomes = [(p.wait(timeout=120), p.stdout.read(), p.stderr.read()) for p in procs]
+    codes = sorted(code for code, _, _ in outcomes)
+    assert codes == [0, 1], outcomes
+    loser = next(err for code, _, err in outcomes if code == 1)
+    assert "the state lock" in loser and "is held by" in loser and "(pid " in loser
+    assert_converged(emulator, manifest, files)
+    assert not (tmp_path / "websets.lock.held").exists()
+
+
+def test_second_apply_waits_with_lock_timeout(make_emulator, tmp_path):
+    emulator = make_emulator(faults=FaultConfig(latency=Latency(200)), record_bodies=False)
+    files = {"a": rows(1, "a")}
+    manifest = write_files(tmp_path, files)
+    procs = [_start_apply(emulator, manifest, "--lock-timeout", "60") for _ in range(2)]
+    outcomes = [(p.wait(timeout=120), p.stdout.read()) for p in procs]
+    assert [code for code, _ in outcomes] == [0, 0], outcomes
+    assert sorted(out.splitlines()[-1] for _, out in outcomes) == [
+        "Apply complete: 0 created, 0 updated, 0 replaced, 0 deleted.",
+        "Apply complete: 1 created, 0 updated, 0 replaced, 0 deleted.",
+    ]
+    assert_converged(emulator, manifest, files)
+
+
+def test_lock_records_its_holder_and_force_unlock_checks_the_id(tmp_path):
+    lock = StateLock(tmp_path / "websets.lock")
+    lock_id = lock.acquire("apply")
+    info = json.loads((tmp_path / "websets.lock.held").read_text())
+    assert info["id"] == lock_id and info["operation"] == "apply" and info["pid"] == os.getpid()
+    assert set(info) == {"id", "operation", "who", "pid", "host", "created", "path"}
+    with pytest.raises(LockHeld) as held:
+        StateLock(tmp_path / "websets.lock").acquire("apply")
+    assert held.value.info["id"] == lock_id
+    assert "stale" not in str(held.value)  # our own process is alive
+    with pytest.raises(ReconcilerError, match="not wrong-id; nothing removed"):
+        lock.force_unlock("wrong-id")
+    lock.force_unlock(lock_id)
+    assert not (tmp_path / "websets.lock.held").exists()
+    lock.release(lock_id)  # releasing a lock that is gone is harmless
+    with pytest.raises(ReconcilerError, match="no state lock is held"):
+        lock.force_unlock(lock_id)
+
+
+def test_lock_timeout_gives_up(tmp_path):
+    lock = StateLock(tmp_path / "websets.lock")
+    lock.acquire("apply")
+    waits: list[float] = []
+    with pytest.raises(LockHeld):
+        StateLock(tmp_path / "websets.lock").acquire("apply", timeout=0.05, sleep=waits.append)
+    assert waits and all(w <= 0.5 for w in waits)
