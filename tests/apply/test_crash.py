@@ -31,7 +31,9 @@ def _killing_apply(emulator, manifest, kill_at: int) -> tuple[int, list[str]]:
     env = {**os.environ, "EXA_API_KEY": API_KEY, "EXA_BASE_URL": emulator.base_url}
     proc = subprocess.Popen(
         [sys.executable, "-m", "reconciler", "apply", "-f", str(manifest), "--auto-approve", "--parallelism", "1"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     served: list[str] = []
 
@@ -88,7 +90,9 @@ def test_kill_points_cover_the_dangerous_gaps(make_emulator, tmp_path):
     code, served = _killing_apply(emulator, manifest, kill_at=10_000)
     assert code == 0
     assert len(served) > max(KILL_POINTS) >= 20
-    post_then_put = [i + 1 for i, r in enumerate(served[:-1]) if r.startswith("POST") and served[i + 1].startswith("PUT")]
+    post_then_put = [
+        i + 1 for i, r in enumerate(served[:-1]) if r.startswith("POST") and served[i + 1].startswith("PUT")
+    ]
     deletes = [i + 1 for i, r in enumerate(served) if r.startswith("DELETE")]
     assert any(p in KILL_POINTS for p in post_then_put)
     assert any(d in KILL_POINTS for d in deletes)

@@ -20,7 +20,10 @@ def _start_apply(emulator, manifest, *extra: str) -> subprocess.Popen:
     env = {**os.environ, "EXA_API_KEY": API_KEY, "EXA_BASE_URL": emulator.base_url}
     return subprocess.Popen(
         [sys.executable, "-m", "reconciler", "apply", "-f", str(manifest), "--auto-approve", *extra],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
