@@ -22,6 +22,7 @@ from reconciler.manifest.load import load_manifest
 from reconciler.planfile import read_saved_plan, write_saved_plan
 from reconciler.refresh import plan_from, read_snapshot
 from reconciler.remote.client import ApiClient
+from reconciler.render.apply_markdown import render_apply_markdown
 from reconciler.render.diagnostics import render_diagnostics, validation_json
 from reconciler.render.plan_json import plan_document, render_json
 from reconciler.render.plan_markdown import render_markdown
@@ -107,6 +108,25 @@ def use_color(no_color: bool) -> bool:
     return not no_color and not os.environ.get("NO_COLOR") and sys.stdout.isatty()
 
 
+summary_option = click.option(
+    "--summary",
+    "summary_path",
+    type=click.Path(dir_okay=False),
+    help="Also write the result as Markdown to this file (e.g. $GITHUB_STEP_SUMMARY); appended to.",
+)
+
+
+def write_summary(path: str | None, markdown: str) -> None:
+    """Append Markdown to a summary file (a job summary collects several steps)."""
+    if not path:
+        return
+    try:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(markdown + "\n")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot write the summary: {exc.strerror}") from None
+
+
 target_option = click.option(
     "--target", "targets", multiple=True, metavar="KEY", help="Limit the plan to these keys (repeatable)."
 )
@@ -127,6 +147,7 @@ target_option = click.option(
 @click.option("--json", "as_json", is_flag=True, help="Short for --format json.")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0 when there are no changes, 2 when there are.")
 @click.option("--no-color", is_flag=True, help="Never colour the output.")
+@summary_option
 @reports_errors
 def plan(
     manifest_path: str,
@@ -136,6 +157,7 @@ def plan(
     as_json: bool,
     detailed_exitcode: bool,
     no_color: bool,
+    summary_path: str | None,
 ) -> None:
     """Show what apply would change: read the remote, diff it against the manifest. Changes nothing."""
     chosen = frozenset(targets) if targets else None
@@ -143,6 +165,7 @@ def plan(
         result = plan_from(read_snapshot(manifest_path, client), chosen)
     if out_path:
         write_saved_plan(out_path, result, manifest_path, chosen)
+    write_summary(summary_path, render_markdown(result))
     fmt = "json" if as_json else fmt
     if fmt == "json":
         click.echo(render_json(result), nl=False)
@@ -168,6 +191,7 @@ def plan(
 @click.option("--timeout", default=1800.0, show_default=True, type=float, help="Seconds to wait for processing.")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable result instead of text.")
 @click.option("--no-color", is_flag=True, help="Never colour the output.")
+@summary_option
 @reports_errors
 def apply(
     manifest_path: str,
@@ -181,6 +205,7 @@ def apply(
     timeout: float,
     as_json: bool,
     no_color: bool,
+    summary_path: str | None,
 ) -> None:
     """Make the remote match the manifest (or carry out a saved PLAN_FILE), then update websets.lock."""
     saved = read_saved_plan(plan_file) if plan_file else None
@@ -216,6 +241,7 @@ def apply(
         except Declined:
             click.echo("Apply cancelled.", err=True)
             sys.exit(1)
+    write_summary(summary_path, render_apply_markdown(plan_result, result))
     if as_json:
         document = {
             "status": "failed" if result.failures else "ok",
