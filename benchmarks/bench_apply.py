@@ -20,30 +20,15 @@ from pathlib import Path
 
 from exa_py import Exa
 
+from reconciler.emulator.process import emulator_process
+
 API_KEY = "bench"
 
 
-def start_emulator(latency_ms: float, processing: float) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "reconciler",
-            "emulator",
-            "--port",
-            "0",
-            "--api-key",
-            API_KEY,
-            "--latency-ms",
-            str(latency_ms),
-            "--processing-delay",
-            str(processing),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
+def serve(latency_ms: float, processing: float):  # a context manager: the emulator, in its own process
+    return emulator_process(
+        "--api-key", API_KEY, "--latency-ms", str(latency_ms), "--processing-delay", str(processing)
     )
-    return proc, proc.stdout.readline().strip()
 
 
 def make_repo(root: Path, n: int) -> Path:
@@ -103,22 +88,14 @@ def main() -> None:
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for parallelism in (16, 1):
-            proc, url = start_emulator(args.latency_ms, args.processing)
-            try:
+            with serve(args.latency_ms, args.processing) as served:
                 manifest = make_repo(Path(tmp) / f"p{parallelism}", args.imports)
-                results[parallelism] = time_apply(url, manifest, parallelism)
-            finally:
-                proc.terminate()
-                proc.wait()
+                results[parallelism] = time_apply(served.base_url, manifest, parallelism)
             print(f"apply --parallelism {parallelism:>2}: {results[parallelism]:8.2f} s for {args.imports} creates")
-        proc, url = start_emulator(args.latency_ms, args.processing)
-        try:
+        with serve(args.latency_ms, args.processing) as served:
             root = Path(tmp) / "sdk"
             make_repo(root, args.sdk_sample)
-            sample = time_sdk(url, root, args.sdk_sample)
-        finally:
-            proc.terminate()
-            proc.wait()
+            sample = time_sdk(served.base_url, root, args.sdk_sample)
     sdk = sample / args.sdk_sample * args.imports
     print(
         f"exa-py sequential script: {sample:8.2f} s for a sample of {args.sdk_sample}; "

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from reconciler.emulator.process import emulator_process
 from reconciler.emulator.store import Store
 from reconciler.model import STAMP_IDENTIFIER, STAMP_KEY, STAMP_OWNER, STAMP_SHA256
 from reconciler.refresh import plan_from, read_snapshot
@@ -59,36 +58,14 @@ def main() -> None:
         (root / "websets.yaml").write_text("\n".join(lines) + "\n")
         seed(root / "state", keys)
         # The API is another machine: serve it from another process, so it does not share our GIL.
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "reconciler",
-                "emulator",
-                "--port",
-                "0",
-                "--api-key",
-                "bench",
-                "--data-dir",
-                str(root / "state"),
-                "--latency-ms",
-                str(args.latency_ms),
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
-        try:
-            base_url = server.stdout.readline().strip()
+        options = ("--api-key", "bench", "--data-dir", str(root / "state"), "--latency-ms", str(args.latency_ms))
+        with emulator_process(*options) as served:
             started = time.perf_counter()
-            with ApiClient(base_url, "bench") as client:
+            with ApiClient(served.base_url, "bench") as client:
                 plan = plan_from(read_snapshot(str(root / "websets.yaml"), client))
                 text = render_text(plan)
                 requests = client.requests
             wall = time.perf_counter() - started
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
     assert text.endswith("No changes.\n"), text[-500:]
     floor = requests * latency
     target = 1.3 * floor + 0.5

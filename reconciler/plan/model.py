@@ -107,6 +107,16 @@ class Basis:
     csv: dict[str, str]  # key -> sha256 of the desired CSV
 
 
+def get_path(side: dict[str, Any] | None, path: str) -> Any:
+    """The value at a dotted path (`csv.sha256`) of a change's side, or None."""
+    value: Any = side
+    for part in path.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
 _ORDER = {Action.DELETE: 0, Action.REPLACE: 1, Action.CREATE: 2, Action.UPDATE: 3, Action.NOOP: 4}
 
 

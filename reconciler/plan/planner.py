@@ -23,7 +23,7 @@ from reconciler.model import (
     DesiredImport,
     Manifest,
 )
-from reconciler.plan.model import Action, Basis, Change, Origin, Orphan, Plan, Reason
+from reconciler.plan.model import Action, Basis, Change, Origin, Orphan, Plan, Reason, get_path
 from reconciler.remote.state import RemoteImport, parse_time
 
 UPLOAD_WINDOW = 3600.0  # the API's default upload validity; a pending import older than this is stuck
@@ -90,7 +90,7 @@ def _origin(
         return Origin.UNKNOWN
     origins = set()
     for path in paths:
-        d, r, b = (_get(x, path) for x in (desired, remote, base))
+        d, r, b = (get_path(x, path) for x in (desired, remote, base))
         manifest_moved, remote_moved = d != b, r != b
         if manifest_moved and remote_moved:
             origins.add(Origin.BOTH)
@@ -101,14 +101,6 @@ def _origin(
     if Origin.BOTH in origins:
         return Origin.BOTH
     return Origin.REMOTE if origins == {Origin.REMOTE} else Origin.MANIFEST
-
-
-def _get(value: Any, path: str) -> Any:
-    for part in path.split("."):
-        if not isinstance(value, dict):
-            return None
-        value = value.get(part)
-    return value
 
 
 def _comparable(title: str, entity: Any, metadata: dict[str, str], sha: str | None, ident: int | None) -> dict:

@@ -8,30 +8,19 @@ import sys
 
 import httpx
 
+from reconciler.emulator.process import emulator_process
 from tests.conftest import API_KEY
-
-
-def _run_emulator(*args: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "reconciler", "emulator", "--port", "0", "--api-key", API_KEY, *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 def test_emulator_command_serves_and_logs(tmp_path):
     log = tmp_path / "requests.jsonl"
-    proc = _run_emulator("--request-log", str(log), "--throttle-rate", "1:DELETE", "--retry-after", "3")
-    try:
-        base = proc.stdout.readline().strip()
+    options = ("--api-key", API_KEY, "--request-log", str(log), "--throttle-rate", "1:DELETE", "--retry-after", "3")
+    with emulator_process(*options) as served:
+        base = served.base_url
         ok = httpx.get(base + "/websets/v0/imports", headers={"x-api-key": API_KEY})
         assert ok.status_code == 200 and ok.json() == {"data": [], "hasMore": False, "nextCursor": None}
         throttled = httpx.delete(base + "/websets/v0/imports/x", headers={"x-api-key": API_KEY})
         assert throttled.status_code == 429 and throttled.headers["Retry-After"] == "3"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
     entries = [json.loads(line) for line in log.read_text().splitlines()]
     assert [(e["method"], e["status"], e["api_key_present"]) for e in entries] == [
         ("GET", 200, True),

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 
 import httpx
 
 from reconciler.emulator import Emulator
+from reconciler.emulator.process import emulator_process
 from tests.conftest import API_KEY
 from tests.emulator.helpers import IMPORTS, api, create_and_upload, create_body
 
@@ -70,25 +69,8 @@ def test_concurrent_requests_in_one_emulator(emulator):
 def test_two_processes_share_a_data_dir(make_emulator, tmp_path):
     data_dir = tmp_path / "shared"
     local = make_emulator(data_dir=data_dir)
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "reconciler",
-            "emulator",
-            "--port",
-            "0",
-            "--data-dir",
-            str(data_dir),
-            "--api-key",
-            API_KEY,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        remote_url = proc.stdout.readline().strip()
+    with emulator_process("--data-dir", str(data_dir), "--api-key", API_KEY) as served:
+        remote_url = served.base_url
         assert remote_url.startswith("http://127.0.0.1:")
         remote = httpx.Client(base_url=remote_url, headers={"x-api-key": API_KEY}, timeout=10)
         results: list[str] = []
@@ -107,9 +89,6 @@ def test_two_processes_share_a_data_dir(make_emulator, tmp_path):
         one = results[0]
         assert remote.patch(f"{IMPORTS}/{one}", json={"title": "from remote"}).status_code == 200
         assert api(local).get(f"{IMPORTS}/{one}").json()["title"] == "from remote"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def test_pagination_stable_under_concurrent_creates_and_deletes(emulator):
