@@ -128,6 +128,7 @@ class Emulator:
         self._log_lock = threading.Lock()
         self._log_file = open(request_log_path, "a", encoding="utf-8") if request_log_path else None  # noqa: SIM115
         self._server: _Server | None = None
+        self._stopping = False
         self.base_url = ""  # set by bind(), e.g. http://127.0.0.1:54321
         self._thread: threading.Thread | None = None
 
@@ -158,6 +159,7 @@ class Emulator:
         self._server.serve_forever()
 
     def stop(self) -> None:
+        self._stopping = True
         if self._server is not None:
             if self._thread is not None:
                 self._server.shutdown()
@@ -210,7 +212,13 @@ class Emulator:
         else:
             if self.on_request is not None:
                 self.on_request("before", method, route)
-            response = self._dispatch(method, path, route, query, handler, body)
+            try:
+                response = self._dispatch(method, path, route, query, handler, body)
+            except Exception:
+                if self._stopping:  # the store is closing under a straggling request: just hang up
+                    handler.close_connection = True
+                    return
+                response = _error(500, "api_error", "internal_error", "The service had an internal error")
             if self.on_request is not None:
                 self.on_request("after", method, route)
             if decision.action == "lose":

@@ -237,6 +237,11 @@ def build_plan(
             )
         else:
             orphans.append(Orphan(key, r.id, r.title))
+    if lock is not None and lock.journal:
+        warnings.append(
+            f"an interrupted apply left {len(lock.journal)} create(s) in flight "
+            f"({', '.join(sorted({op.key for op in lock.journal}))}); the next apply finishes or cleans them up"
+        )
     for key in sorted(set(entries) - set(current) - set(manifest.imports)):
         warnings.append(
             f"{key}: the lockfile's import {entries[key].id} no longer exists; dropping it from the lockfile"

@@ -53,7 +53,7 @@ def _killing_apply(emulator, manifest, kill_at: int) -> tuple[int, list[str]]:
 
 @pytest.mark.parametrize("kill_at", KILL_POINTS)
 def test_apply_killed_at_any_point_is_finished_by_the_next(make_emulator, tmp_path, monkeypatch, kill_at):
-    emulator = make_emulator(record_bodies=False)
+    emulator = make_emulator()
     manifest = write_files(tmp_path, BEFORE)
     apply_once(emulator, manifest)
     assert_converged(emulator, manifest, BEFORE)
@@ -81,7 +81,7 @@ def test_apply_killed_at_any_point_is_finished_by_the_next(make_emulator, tmp_pa
 def test_kill_points_cover_the_dangerous_gaps(make_emulator, tmp_path):
     """The uninterrupted run has more requests than the kill points, and they include the gap between
     a POST and its upload and the gap between a replace's create and its delete."""
-    emulator = make_emulator(record_bodies=False)
+    emulator = make_emulator()
     manifest = write_files(tmp_path, BEFORE)
     apply_once(emulator, manifest)
     write_files(tmp_path, AFTER, titles=RENAMED)

@@ -37,7 +37,7 @@ def _run_seed(make_emulator, tmp_path, seed: int) -> set[str]:
         lose=Rate(0.05),
         retry_after=0,
     )
-    emulator = make_emulator(faults=faults, record_bodies=False)
+    emulator = make_emulator(faults=faults)
     files = {"a": rows(2, "a"), "b": rows(2, "b"), "c": rows(1, "c")}
     manifest = write_files(tmp_path, files)
     _converge(emulator, manifest)

@@ -68,6 +68,21 @@ def test_whole_lifecycle(run, emulator, tmp_path):
     assert API_KEY not in lock_text and "uploads" not in lock_text
 
 
+def test_no_output_or_file_holds_the_key_or_an_upload_url(run, emulator, tmp_path):
+    manifest = write_files(tmp_path, {"a": rows(1, "a"), "b": rows(2, "b")})
+    outputs = [run("apply", "-f", str(manifest), "--auto-approve", "--summary", str(tmp_path / "s.md")).output]
+    (tmp_path / "data" / "a.csv").write_text(rows(2, "a2"))
+    outputs.append(run("apply", "-f", str(manifest), "--auto-approve", "--json").output)
+    outputs.append(run("plan", "-f", str(manifest), "--json").output)
+    files = [(tmp_path / name).read_text() for name in ("websets.lock", "s.md")]
+    tokens = [e["body"]["uploadUrl"].rsplit("/", 1)[1] for e in emulator.request_log if e.get("kind") == "create"]
+    assert len(tokens) == 3
+    for text in outputs + files:
+        assert API_KEY not in text
+        assert "/uploads/" not in text
+        assert not any(token in text for token in tokens)
+
+
 def test_apply_without_a_terminal_needs_auto_approve(run, tmp_path):
     manifest = write_files(tmp_path, {"a": rows(1)})
     result = run("apply", "-f", str(manifest))

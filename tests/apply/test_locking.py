@@ -29,7 +29,7 @@ def _start_apply(emulator, manifest, *extra: str) -> subprocess.Popen:
 
 def test_two_applies_started_together_exactly_one_proceeds(make_emulator, tmp_path):
     # Slow answers keep the first apply inside its lock while the second starts.
-    emulator = make_emulator(faults=FaultConfig(latency=Latency(300)), record_bodies=False)
+    emulator = make_emulator(faults=FaultConfig(latency=Latency(300)))
     files = {"a": rows(1, "a"), "b": rows(1, "b")}
     manifest = write_files(tmp_path, files)
     procs = [_start_apply(emulator, manifest) for _ in range(2)]
@@ -43,7 +43,7 @@ def test_two_applies_started_together_exactly_one_proceeds(make_emulator, tmp_pa
 
 
 def test_second_apply_waits_with_lock_timeout(make_emulator, tmp_path):
-    emulator = make_emulator(faults=FaultConfig(latency=Latency(200)), record_bodies=False)
+    emulator = make_emulator(faults=FaultConfig(latency=Latency(200)))
     files = {"a": rows(1, "a")}
     manifest = write_files(tmp_path, files)
     procs = [_start_apply(emulator, manifest, "--lock-timeout", "60") for _ in range(2)]

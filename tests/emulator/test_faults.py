@@ -92,3 +92,15 @@ def test_fault_specs_parse():
         Rate.parse("1.5")
     with pytest.raises(ValueError, match="unknown method"):
         Rate.parse("0.1:FETCH")
+
+
+def test_an_internal_error_is_a_500_with_a_request_id(emulator, monkeypatch):
+    def broken(import_id):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(emulator.store, "get", broken)
+    response = api(emulator).get(f"{IMPORTS}/import_x")
+    assert response.status_code == 500
+    assert response.json()["error"]["code"] == "internal_error"
+    assert response.json()["requestId"] == response.headers["X-Request-Id"]
+    assert "disk on fire" not in response.text

@@ -203,3 +203,28 @@ def test_inconsistent_listing_is_relisted_then_an_error():
     with pytest.raises(RemoteStateError, match=r"inconsistent \(a cursor repeated\) after 3 attempts"):
         read_remote(client)
     assert len(seen) == 6
+
+
+def test_one_429_pauses_every_worker():
+    """The pause is shared: after one request meets a 429 with Retry-After, the others wait too."""
+    import threading
+
+    clock = [100.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock[0] += seconds
+
+    from reconciler.remote.client import Pause
+
+    pause = Pause(sleep, clock=lambda: clock[0])
+    client, seen, _ = client_with([err(429, **{"Retry-After": "5"}), ok(), ok()], pause=pause)
+    client.get("import_1")  # meets the 429, pauses the run for 5 s, then succeeds
+    assert slept == [5.0]
+    other = threading.Thread(target=client.get, args=("import_2",))
+    clock[0] -= 4.0  # another worker arrives one second into the pause
+    other.start()
+    other.join()
+    assert slept[-1] == pytest.approx(4.0)
+    assert len(seen) == 3
