@@ -1,17 +1,20 @@
 """Finishing what an interrupted apply left behind, before anything is planned.
 
-Run only under the state lock, so no other apply is uploading: any import of ours still `pending`
-lost its uploader and is dead.
+Run under the state lock, so no other apply of this checkout is running: the journal's operations
+are ours and their uploader is gone. The lock is a file, though, so an apply on another machine is not
+excluded by it (CI serialises those with one concurrency group); recovery therefore leaves alone any
+young import that its journal does not name.
 
 1. Each journal operation is looked up by its stamp: completed -> kept (and the import it replaces,
    if any, deleted); processing -> waited for, then the same; pending, failed or canceled -> deleted;
    not found -> it was never made. Then it leaves the journal.
-2. Any other import of ours still pending is deleted.
-3. Where several imports of ours claim one key, the planner's choice is kept and the rest deleted.
+2. Any other import of ours still pending after its upload window is deleted.
+3. Where several settled imports of ours claim one key, the planner's choice is kept and the rest deleted.
 """
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Callable
 
@@ -19,9 +22,9 @@ from reconciler.apply.book import LockBook
 from reconciler.apply.executor import PollPolicy, Progress, _StillProcessing, wait_for
 from reconciler.errors import ApiError
 from reconciler.model import Manifest
-from reconciler.plan.planner import pick_claimant
+from reconciler.plan.planner import UPLOAD_WINDOW, pick_claimant
 from reconciler.remote.client import ApiClient
-from reconciler.remote.state import RemoteImport
+from reconciler.remote.state import RemoteImport, parse_time
 
 
 def _delete(client: ApiClient, import_id: str, gone: set[str]) -> None:
@@ -45,9 +48,11 @@ def recover(
     timeout: float,
     poll: PollPolicy,
     sleep: Callable[[float], None],
+    now: float | None = None,
 ) -> bool:
     """Repair the remote and the journal; True when anything changed (the caller lists again)."""
     owner = manifest.owner
+    now = time.time() if now is None else now
     ours = [r for r in remote if r.owner == owner]
     by_operation = {r.operation: r for r in ours if r.operation}
     gone: set[str] = set()
@@ -76,12 +81,13 @@ def recover(
         book.end(op.operation)
     live = [r for r in ours if r.id not in gone]
     for r in live:
-        if r.status == "pending":
+        if r.status == "pending" and (parse_time(r.created_at) or now) + UPLOAD_WINDOW < now:
             _delete(client, r.id, gone)
             progress(r.key or r.id, f"deleted {r.id}, an import whose upload never happened")
     claims: dict[str, list[RemoteImport]] = defaultdict(list)
     for r in live:
-        if r.id not in gone and r.key and r.id not in waiting:
+        settled = r.status not in ("pending", "processing")
+        if r.id not in gone and r.key and r.id not in waiting and settled:
             claims[r.key].append(r)
     entries = book.state.imports
     for key, candidates in claims.items():
