@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from reconciler.model import Entity
 from reconciler.plan.model import Action, Change, Plan, get_path
 
 SYMBOLS = {Action.CREATE: "+", Action.UPDATE: "~", Action.REPLACE: "-/+", Action.DELETE: "-", Action.NOOP: " "}
@@ -28,6 +29,13 @@ def value_text(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
+def entity_text(entity: dict[str, Any] | None) -> str:
+    """`company`, or `custom (what it is)`."""
+    if not entity:
+        return "(none)"
+    return str(Entity.from_api(entity))
+
+
 def csv_summary(side: dict[str, Any] | None) -> str:
     """`6 records, 321 bytes, 4 columns` from a snapshot's csv (unknown parts say so)."""
     csv = (side or {}).get("csv") or {}
@@ -46,7 +54,7 @@ def field_lines(change: Change) -> list[str]:
         csv = after.get("csv", {})
         return [
             f"title:    {value_text(after.get('title'))}",
-            f"entity:   {value_text(after.get('entity'))}",
+            f"entity:   {entity_text(after.get('entity'))}",
             f"csv:      {csv.get('path')} ({csv_summary(after)}; identifier {csv.get('identifier_name')!r})",
             f"metadata: {value_text(after.get('metadata'))}",
         ]
