@@ -15,7 +15,6 @@ from reconciler import __version__
 from reconciler.apply.run import ApplyOptions, Declined
 from reconciler.apply.run import apply as run_apply
 from reconciler.apply.statelock import StateLock
-from reconciler.emulator import DEFAULT_API_KEY, Emulator, EmulatorConfigError, FaultConfig, Latency, Rate
 from reconciler.errors import ApplyFailed, ConfigError, ManifestInvalid, ReconcilerError
 from reconciler.lockfile import lock_path_for
 from reconciler.manifest.load import load_manifest
@@ -27,14 +26,6 @@ from reconciler.render.diagnostics import render_diagnostics, validation_json
 from reconciler.render.plan_json import plan_document, render_json
 from reconciler.render.plan_markdown import render_markdown
 from reconciler.render.plan_text import render_text
-
-
-def _option_value(parse, value, name):  # type: ignore[no-untyped-def]
-    try:
-        return parse(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint=name) from None
-
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -270,147 +261,10 @@ def force_unlock(manifest_path: str, lock_id: str) -> None:
     click.echo(f"Removed the state lock {lock_id}.")
 
 
-@cli.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Loopback address to listen on.")
-@click.option("--port", default=8000, show_default=True, type=int, help="Port (0 picks a free one).")
-@click.option("--data-dir", type=click.Path(file_okay=False), help="Keep state here across restarts.")
-@click.option(
-    "--api-key",
-    default=DEFAULT_API_KEY,
-    envvar="EMULATOR_API_KEY",
-    show_default=True,
-    help="The key clients must send in x-api-key.",
-)
-@click.option(
-    "--processing-delay", default=0.5, show_default=True, type=float, help="Seconds an upload stays 'processing'."
-)
-@click.option(
-    "--upload-valid-for", default=3600.0, show_default=True, type=float, help="Seconds an upload URL stays valid."
-)
-@click.option(
-    "--latency-ms",
-    default="0",
-    show_default=True,
-    metavar="MS[:METHODS]",
-    help="Fixed delay per request, e.g. 20 or 20:GET,POST.",
-)
-@click.option("--jitter-ms", default=0.0, show_default=True, type=float, help="Extra uniform random delay.")
-@click.option(
-    "--error-rate",
-    default="0",
-    show_default=True,
-    metavar="RATE[:METHODS]",
-    help="Share of requests answered 500/503 with no change made.",
-)
-@click.option(
-    "--throttle-rate",
-    default="0",
-    show_default=True,
-    metavar="RATE[:METHODS]",
-    help="Share of requests answered 429 with Retry-After.",
-)
-@click.option("--retry-after", default=1.0, show_default=True, type=float, help="Retry-After seconds on 429.")
-@click.option("--rps-limit", default=None, type=float, help="Answer 429 beyond this many requests a second.")
-@click.option(
-    "--lose-rate",
-    default="0",
-    show_default=True,
-    metavar="RATE[:METHODS]",
-    help="Share of requests whose change is made but whose response is lost.",
-)
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed for reproducible faults.")
-@click.option("--request-log", type=click.Path(dir_okay=False), help="Append a JSON line per request here.")
-def emulator(
-    host: str,
-    port: int,
-    data_dir: str | None,
-    api_key: str,
-    processing_delay: float,
-    upload_valid_for: float,
-    latency_ms: str,
-    jitter_ms: float,
-    error_rate: str,
-    throttle_rate: str,
-    retry_after: float,
-    rps_limit: float | None,
-    lose_rate: str,
-    seed: int,
-    request_log: str | None,
-) -> None:
-    """Serve a local emulator of the Exa Websets Imports API (for offline trials and tests)."""
-    faults = FaultConfig(
-        seed=seed,
-        latency=_option_value(lambda v: Latency.parse(v, jitter_ms), latency_ms, "--latency-ms"),
-        errors=_option_value(Rate.parse, error_rate, "--error-rate"),
-        throttle=_option_value(Rate.parse, throttle_rate, "--throttle-rate"),
-        retry_after=retry_after,
-        lose=_option_value(Rate.parse, lose_rate, "--lose-rate"),
-        rps_limit=rps_limit,
-    )
-    try:
-        server = Emulator(
-            host=host,
-            port=port,
-            data_dir=data_dir,
-            api_key=api_key,
-            faults=faults,
-            processing_delay=processing_delay,
-            upload_valid_for=upload_valid_for,
-            request_log_path=request_log,
-        ).bind()
-    except (EmulatorConfigError, OSError) as exc:
-        raise click.ClickException(str(exc)) from None
-    click.echo(f"Emulator of the Exa Websets Imports API listening on {server.base_url}", err=True)
-    click.echo(server.base_url)
-    sys.stdout.flush()
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
+from reconciler.cli_local import demo, emulator  # noqa: E402 - they attach to the group above
 
-
-@cli.command()
-@click.option("--keep", type=click.Path(file_okay=False), help="Work in this folder (kept) instead of a temporary one.")
-def demo(keep: str | None) -> None:
-    """Run the main job on the bundled example against the embedded emulator: validate, plan, apply,
-    then change a title and a CSV and apply again. Needs no Exa account."""
-    import shutil
-    import tempfile
-    from pathlib import Path
-
-    examples = Path(__file__).resolve().parent.parent / "examples"
-    if not (examples / "websets.yaml").exists():
-        raise click.ClickException(f"the bundled example is not at {examples}; run from a source checkout")
-    with tempfile.TemporaryDirectory() as tmp, Emulator(processing_delay=0.3) as server:
-        work = Path(keep or tmp) / "websets-demo"
-        shutil.copytree(examples, work, dirs_exist_ok=True, ignore=shutil.ignore_patterns("github", "*.lock*"))
-        manifest = str(work / "websets.yaml")
-        os.environ.update(EXA_API_KEY=server.api_key, EXA_BASE_URL=server.base_url)
-        click.echo(f"Embedded emulator on {server.base_url}; working copy of examples/ in {work}\n")
-
-        def step(title: str, *args: str) -> None:
-            click.secho(f"$ websets-reconciler {' '.join(args)}    # {title}", bold=True)
-            try:
-                cli.main(list(args), prog_name="websets-reconciler", standalone_mode=False)
-            except SystemExit as exc:
-                if exc.code not in (0, None):
-                    raise click.ClickException(f"the step {title!r} failed") from None
-            click.echo()
-
-        step("check the manifest and CSVs offline", "validate", "-f", manifest)
-        step("see what would change", "plan", "-f", manifest)
-        step("make it so", "apply", "-f", manifest, "--auto-approve")
-        step("nothing left to do", "plan", "-f", manifest)
-        text = (work / "websets.yaml").read_text().replace("title: ACME customers", "title: ACME customers (FY26)")
-        (work / "websets.yaml").write_text(text)
-        with open(work / "data" / "press.csv", "a", encoding="utf-8") as f:
-            f.write('"Acme named a leader",https://news.example.com/acme-leader,Example News,2025-09-30\n')
-        click.echo("(edited a title and added a row to data/press.csv)\n")
-        step("a title is updated in place; a changed CSV is replaced", "plan", "-f", manifest)
-        step("apply the edit", "apply", "-f", manifest, "--auto-approve")
-        step("converged", "plan", "-f", manifest, "--detailed-exitcode")
+cli.add_command(emulator)
+cli.add_command(demo)
 
 
 def main() -> None:

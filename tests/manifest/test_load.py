@@ -150,6 +150,13 @@ def test_missing_manifest(tmp_path):
     assert result.stdout.strip() == f"{tmp_path / 'nope.yaml'}:0: the manifest does not exist"
 
 
+@pytest.mark.parametrize("name", ["manifest", "lockfile", "plan"])
+def test_published_schemas_are_the_packaged_ones(name):
+    packaged = json.loads((ROOT / f"reconciler/schemas/{name}.schema.json").read_text())
+    assert packaged == load_schema(f"{name}.schema.json")
+    jsonschema.Draft202012Validator.check_schema(packaged)
+
+
 def test_schema_copies_match_and_example_validates():
     packaged = json.loads((ROOT / "reconciler/schemas/manifest.schema.json").read_text())
     assert packaged == load_schema("manifest.schema.json")
