@@ -11,7 +11,7 @@ import json
 import os
 import tempfile
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -133,10 +133,6 @@ class Lock:
             "journal": [op.to_json() for op in sorted(self.journal, key=lambda o: (o.key, o.operation))],
         }
         return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-
-    def bumped(self, **changes: Any) -> Lock:
-        """A copy with the given fields changed and the serial increased."""
-        return replace(self, serial=self.serial + 1, **changes)
 
 
 def lock_path_for(manifest_path: str | os.PathLike[str]) -> Path:

@@ -22,9 +22,9 @@ from reconciler.apply.book import LockBook
 from reconciler.apply.executor import PollPolicy, Progress, _StillProcessing, wait_for
 from reconciler.errors import ApiError
 from reconciler.model import Manifest
-from reconciler.plan.planner import UPLOAD_WINDOW, pick_claimant
+from reconciler.plan.planner import pick_claimant
 from reconciler.remote.client import ApiClient
-from reconciler.remote.state import RemoteImport, parse_time
+from reconciler.remote.state import RemoteImport
 
 
 def _delete(client: ApiClient, import_id: str, gone: set[str]) -> None:
@@ -81,7 +81,7 @@ def recover(
         book.end(op.operation)
     live = [r for r in ours if r.id not in gone]
     for r in live:
-        if r.status == "pending" and (parse_time(r.created_at) or now) + UPLOAD_WINDOW < now:
+        if r.upload_expired(now):
             _delete(client, r.id, gone)
             progress(r.key or r.id, f"deleted {r.id}, an import whose upload never happened")
     claims: dict[str, list[RemoteImport]] = defaultdict(list)

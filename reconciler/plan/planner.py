@@ -26,8 +26,6 @@ from reconciler.model import (
 from reconciler.plan.model import Action, Basis, Change, Origin, Orphan, Plan, Reason, get_path
 from reconciler.remote.state import RemoteImport, parse_time
 
-UPLOAD_WINDOW = 3600.0  # the API's default upload validity; a pending import older than this is stuck
-
 
 def stamps(owner: str, desired: DesiredImport) -> dict[str, str]:
     """The ownership stamps an import of `desired` carries (the operation stamp is added by apply)."""
@@ -134,7 +132,7 @@ def _replace_reason(r: RemoteImport, sha: str | None, ident: int | None, d: Desi
         return Reason.REMOTE_FAILED
     if r.status == "canceled":
         return Reason.REMOTE_CANCELED
-    if r.status == "pending" and (parse_time(r.created_at) or now) + UPLOAD_WINDOW < now:
+    if r.upload_expired(now):
         return Reason.UPLOAD_EXPIRED
     if sha != d.csv.sha256:
         return Reason.CSV_CHANGED
@@ -217,8 +215,8 @@ def build_plan(
                 f"{key}: {len(candidates)} remote imports are stamped with this key; using {chosen.id}, "
                 f"not touching {', '.join(others)}"
             )
-        expired = chosen.status == "pending" and (parse_time(chosen.created_at) or now) + UPLOAD_WINDOW < now
-        if chosen.status in ("pending", "processing") and key in manifest.imports and not expired:
+        in_flight = chosen.status in ("pending", "processing") and not chosen.upload_expired(now)
+        if in_flight and key in manifest.imports:
             warnings.append(f"{key}: import {chosen.id} is still {chosen.status}")
 
     changes: list[Change] = []

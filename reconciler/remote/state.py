@@ -22,6 +22,7 @@ from reconciler.model import (
 )
 
 PAGE_SIZE = 200
+UPLOAD_WINDOW = 3600.0  # the API's default upload validity: a pending import older than this can never complete
 LISTING_ATTEMPTS = 3
 MAX_PAGES = 100_000  # a cursor loop that never ends is caught long before this
 
@@ -66,6 +67,10 @@ class RemoteImport:
             failed_reason=item.get("failedReason"),
             failed_message=item.get("failedMessage"),
         )
+
+    def upload_expired(self, now: float) -> bool:
+        """Still pending after its upload window: its upload can no longer arrive."""
+        return self.status == "pending" and (parse_time(self.created_at) or now) + UPLOAD_WINDOW < now
 
     @property
     def owner(self) -> str | None:
