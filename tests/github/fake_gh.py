@@ -50,6 +50,36 @@ def main(argv: list[str]) -> int:
         else:
             print(f"fake gh: unsupported api call {argv}", file=sys.stderr)
             return 1
+    elif argv[:2] == ["label", "create"]:
+        if argv[2] not in state["labels"]:
+            state["labels"].append(argv[2])
+    elif argv[:2] == ["issue", "list"]:
+        label = argv[argv.index("--label") + 1]
+        found = [i for i in state["issues"] if i["state"] == "open" and label in i["labels"]]
+        assert argv[argv.index("--jq") + 1] == ".[0].number // empty", "the stand-in knows this query only"
+        if found:
+            print(found[0]["number"])
+    elif argv[:2] == ["issue", "create"]:
+        assert argv[argv.index("--label") + 1] in state["labels"], "gh fails on a label that does not exist"
+        number = 1 + len(state["issues"])
+        body = Path(argv[argv.index("--body-file") + 1]).read_text()
+        title = argv[argv.index("--title") + 1]
+        state["issues"].append(
+            {
+                "number": number,
+                "title": title,
+                "body": body,
+                "state": "open",
+                "labels": [argv[argv.index("--label") + 1]],
+            }
+        )
+    elif argv[:2] == ["issue", "edit"]:
+        issue = next(i for i in state["issues"] if i["number"] == int(argv[2]))
+        issue["body"] = Path(argv[argv.index("--body-file") + 1]).read_text()
+    elif argv[:2] == ["issue", "close"]:
+        issue = next(i for i in state["issues"] if i["number"] == int(argv[2]))
+        issue["state"] = "closed"
+        issue["closing_comment"] = argv[argv.index("--comment") + 1]
     else:
         print(f"fake gh: unsupported command {argv}", file=sys.stderr)
         return 1

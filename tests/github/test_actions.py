@@ -195,43 +195,49 @@ def _step(workflow: str, name: str) -> dict:
     return next(s for job in document["jobs"].values() for s in job["steps"] if s.get("name") == name)
 
 
-def test_sticky_comment_is_updated_in_place(tmp_path):
+def _gh_step_runner(tmp_path: Path, workflow: str, name: str, initial: dict):
+    """Run one workflow step's script with a gh stand-in on PATH; return (run, the stand-in's state file)."""
     bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
+    bin_dir.mkdir(exist_ok=True)
     gh = bin_dir / "gh"
     gh.write_text(f'#!/bin/sh\nexec {sys.executable} {ROOT / "tests/github/fake_gh.py"} "$@"\n')
     gh.chmod(0o755)
     state = tmp_path / "gh.json"
-    state.write_text(
-        json.dumps(
-            {"comments": [{"id": 5, "issue": 7, "body": "Looks good to me"}], "issues": [], "labels": [], "calls": []}
-        )
-    )
-    step = _step("plan.yml", "Post the plan as a sticky comment")
+    state.write_text(json.dumps({"comments": [], "issues": [], "labels": [], "calls": [], **initial}))
     script = tmp_path / "step.sh"
-    script.write_text(step["run"])
+    script.write_text(_step(workflow, name)["run"])
 
-    def post(body: str) -> str:
+    def run(body: str, **env: str) -> str:
         body_file = tmp_path / "body.md"
         body_file.write_text(body)
-        env = {
+        full_env = {
             **os.environ,
             "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
             "FAKE_GH_STATE": str(state),
             "GH_TOKEN": "t",
             "REPO": "acme/data",
-            "PR": "7",
             "BODY_FILE": str(body_file),
+            **env,
         }
         result = subprocess.run(
             ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
-            env=env,
+            env=full_env,
             capture_output=True,
             text=True,
             timeout=60,
         )
         assert result.returncode == 0, result.stderr
         return result.stdout
+
+    return run, state
+
+
+def test_sticky_comment_is_updated_in_place(tmp_path):
+    initial = {"comments": [{"id": 5, "issue": 7, "body": "Looks good to me"}]}
+    run, state = _gh_step_runner(tmp_path, "plan.yml", "Post the plan as a sticky comment", initial)
+
+    def post(body: str) -> str:
+        return run(body, PR="7")
 
     assert "Posted the plan comment" in post("<!-- websets-reconciler:plan -->\nPlan: 1 to create")
     assert "Updated the plan comment 1001" in post("<!-- websets-reconciler:plan -->\nNo changes.")
@@ -240,3 +246,17 @@ def test_sticky_comment_is_updated_in_place(tmp_path):
     assert [c["id"] for c in comments] == [5, 1001]
     assert comments[0]["body"] == "Looks good to me"
     assert comments[1]["body"].endswith("Plan: 0 to create, 1 to update")
+
+
+def test_drift_issue_is_opened_updated_and_closed(tmp_path):
+    run, state = _gh_step_runner(tmp_path, "drift.yml", "Open, update or close the drift issue", {})
+    run("Plan: 0 to create, 1 to update", HAS_CHANGES="true")
+    run("Plan: 0 to create, 2 to update", HAS_CHANGES="true")
+    (issue,) = json.loads(state.read_text())["issues"]
+    assert issue["state"] == "open" and issue["body"] == "Plan: 0 to create, 2 to update"
+    run("No changes.", HAS_CHANGES="false")
+    (issue,) = json.loads(state.read_text())["issues"]
+    assert issue["state"] == "closed" and "Drift is gone" in issue["closing_comment"]
+    run("No changes.", HAS_CHANGES="false")  # nothing open: nothing to do
+    run("Plan: 1 to create", HAS_CHANGES="true")  # drift again: a new issue
+    assert [i["state"] for i in json.loads(state.read_text())["issues"]] == ["closed", "open"]
