@@ -10,7 +10,6 @@ old one, so a failed new import leaves the old one serving.
 from __future__ import annotations
 
 import contextlib
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -116,20 +115,19 @@ class Executor:
         self.wait, self.timeout = wait, timeout
         self.poll = poll or PollPolicy()
         self.sleep = sleep
-        self._result_lock = threading.Lock()
 
     def run(self, changes: tuple[Change, ...]) -> ApplyResult:
         result = ApplyResult()
         work = [c for c in changes if c.action is not Action.NOOP]
         with ThreadPoolExecutor(max_workers=self.parallelism, thread_name_prefix="apply") as pool:
+            # Outcomes are gathered here, in the calling thread, so the result needs no lock.
             for change, outcome in zip(work, pool.map(self._guarded, work), strict=True):
-                with self._result_lock:
-                    if isinstance(outcome, ActionError):
-                        result.failures.append(outcome)
-                    elif outcome == "pending":
-                        result.pending.append(change.key)
-                    else:
-                        result.done[change.action.value].append(change.key)
+                if isinstance(outcome, ActionError):
+                    result.failures.append(outcome)
+                elif outcome == "pending":
+                    result.pending.append(change.key)
+                else:
+                    result.done[change.action.value].append(change.key)
         return result
 
     def _guarded(self, change: Change) -> ActionError | str:
