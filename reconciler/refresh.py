@@ -33,6 +33,9 @@ class Snapshot:
 
 
 class _Background:
+    """A result computed in a daemon thread. Not a ThreadPoolExecutor: its threads are joined at
+    interpreter exit, so an invalid manifest would wait for the whole listing before being reported."""
+
     def __init__(self, target: Any) -> None:
         self.result: Any = None
         self.error: BaseException | None = None
