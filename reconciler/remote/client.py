@@ -250,8 +250,9 @@ class ApiClient:
             if delay is not None:
                 delay = min(delay, self.retry.max_retry_after)
                 if status == 429:
-                    self.pause.push(delay)
-                self._sleep(delay if status != 429 else 0.0)
+                    self.pause.push(delay)  # every request, this one included, waits at pause.wait()
+                else:
+                    self._sleep(delay)
             else:
                 self._sleep(self._backoff(attempt))
         raise AssertionError("unreachable")  # pragma: no cover
