@@ -6,10 +6,8 @@ no timestamps and is written with sorted keys, so a change to it reads as a smal
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import tempfile
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +16,7 @@ from typing import Any
 import jsonschema
 
 from reconciler.errors import LockfileError
+from reconciler.files import write_atomically
 from reconciler.manifest.schema import schema
 from reconciler.model import DesiredImport, Entity
 
@@ -178,25 +177,8 @@ def read_lock(path: Path, owner: str) -> Lock | None:
 
 
 def write_lock(path: Path, lock: Lock) -> None:
-    """Write atomically: a temp file in the same folder, fsync, rename, fsync the folder."""
-    text = lock.to_json()
-    folder = path.parent
+    """Write atomically: a reader sees the old lockfile or the new one, never a part."""
     try:
-        fd, temp = tempfile.mkstemp(prefix=".websets.lock.", dir=folder)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(temp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
-            raise
-        dir_fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        write_atomically(path, lock.to_json())
     except OSError as exc:
         raise LockfileError(f"{path}: cannot write the lockfile: {exc.strerror}") from None

@@ -10,6 +10,7 @@ from typing import Any
 
 from reconciler import __version__
 from reconciler.errors import ReconcilerError
+from reconciler.files import write_atomically
 from reconciler.plan.model import Basis, Plan
 from reconciler.render.plan_json import FORMAT_VERSION, plan_document
 
@@ -36,11 +37,8 @@ def write_saved_plan(
     path: str | os.PathLike[str], plan: Plan, manifest_path: str, targets: frozenset[str] | None
 ) -> None:
     text = json.dumps(saved_plan(plan, manifest_path, targets), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-    target = Path(path)
-    temp = target.with_name(f".{target.name}.tmp")
     try:
-        temp.write_text(text, encoding="utf-8")
-        os.replace(temp, target)
+        write_atomically(Path(path), text)
     except OSError as exc:
         raise PlanFileError(f"{path}: cannot write the plan: {exc.strerror}") from None
 
