@@ -8,6 +8,7 @@ import sys
 import click
 
 from reconciler.emulator import DEFAULT_API_KEY, Emulator, EmulatorConfigError, FaultConfig, Latency, Rate
+from reconciler.emulator.choices import DECLARED_COUNTS, EXPIRED_UPLOADS, METADATA_UPDATES
 
 
 def _option_value(parse, value, name):  # type: ignore[no-untyped-def]
@@ -15,6 +16,13 @@ def _option_value(parse, value, name):  # type: ignore[no-untyped-def]
         return parse(value)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint=name) from None
+
+
+def _api_rate(spec: str) -> Rate:
+    rate = Rate.parse(spec)
+    if rate.methods is not None and "PUT" in rate.methods:
+        raise ValueError("uploads (PUT) are not under the API's rate limit: use --upload-throttle-rate")
+    return rate
 
 
 @click.command()
@@ -54,10 +62,21 @@ def _option_value(parse, value, name):  # type: ignore[no-untyped-def]
     default="0",
     show_default=True,
     metavar="RATE[:METHODS]",
-    help="Share of requests answered 429 with Retry-After.",
+    help="Share of API requests answered 429 with Retry-After (never an upload).",
 )
 @click.option("--retry-after", default=1.0, show_default=True, type=float, help="Retry-After seconds on 429.")
-@click.option("--rps-limit", default=None, type=float, help="Answer 429 beyond this many requests a second.")
+@click.option("--rps-limit", default=None, type=float, help="Answer 429 beyond this many API requests a second.")
+@click.option(
+    "--upload-throttle-rate",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    metavar="RATE",
+    help="Share of uploads answered 503 SlowDown, as S3 throttles.",
+)
+@click.option(
+    "--upload-rps-limit", default=None, type=float, help="Answer 503 SlowDown beyond this many uploads a second."
+)
 @click.option(
     "--lose-rate",
     default="0",
@@ -67,6 +86,27 @@ def _option_value(parse, value, name):  # type: ignore[no-untyped-def]
 )
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed for reproducible faults.")
 @click.option("--request-log", type=click.Path(dir_okay=False), help="Append a JSON line per request here.")
+@click.option(
+    "--metadata-update",
+    type=click.Choice(METADATA_UPDATES),
+    default="replace",
+    show_default=True,
+    help="Whether a PATCH's metadata replaces the stored object or merges into it.",
+)
+@click.option(
+    "--expired-upload",
+    type=click.Choice(EXPIRED_UPLOADS),
+    default="pending",
+    show_default=True,
+    help="What becomes of a pending import past uploadValidUntil.",
+)
+@click.option(
+    "--declared-count",
+    type=click.Choice(DECLARED_COUNTS),
+    default="correct",
+    show_default=True,
+    help="What a completed import reports when its declared count is not the records parsed.",
+)
 def emulator(
     host: str,
     port: int,
@@ -80,19 +120,26 @@ def emulator(
     throttle_rate: str,
     retry_after: float,
     rps_limit: float | None,
+    upload_throttle_rate: float,
+    upload_rps_limit: float | None,
     lose_rate: str,
     seed: int,
     request_log: str | None,
+    metadata_update: str,
+    expired_upload: str,
+    declared_count: str,
 ) -> None:
     """Serve a local emulator of the Exa Websets Imports API (for offline trials and tests)."""
     faults = FaultConfig(
         seed=seed,
         latency=_option_value(lambda v: Latency.parse(v, jitter_ms), latency_ms, "--latency-ms"),
         errors=_option_value(Rate.parse, error_rate, "--error-rate"),
-        throttle=_option_value(Rate.parse, throttle_rate, "--throttle-rate"),
+        throttle=_option_value(_api_rate, throttle_rate, "--throttle-rate"),
         retry_after=retry_after,
         lose=_option_value(Rate.parse, lose_rate, "--lose-rate"),
         rps_limit=rps_limit,
+        upload_throttle=upload_throttle_rate,
+        upload_rps_limit=upload_rps_limit,
     )
     try:
         server = Emulator(
@@ -104,6 +151,9 @@ def emulator(
             processing_delay=processing_delay,
             upload_valid_for=upload_valid_for,
             request_log_path=request_log,
+            metadata_update=metadata_update,
+            expired_upload=expired_upload,
+            declared_count=declared_count,
         ).bind()
     except (EmulatorConfigError, OSError) as exc:
         raise click.ClickException(str(exc)) from None

@@ -62,3 +62,14 @@ def process_csv(content: bytes, identifier: int | None) -> Outcome:
                 len(records),
             )
     return Outcome("completed", len(records))
+
+
+def settle_count(outcome: Outcome, declared: int, policy: str) -> Outcome:
+    """Apply the declared-count policy to a parsed file: `correct` reports the records parsed, `keep`
+    reports the declared count, `reject` fails an import whose declared count is not the parsed one."""
+    if outcome.status != "completed" or declared == outcome.count or policy == "correct":
+        return outcome
+    if policy == "keep":
+        return Outcome("completed", declared)
+    message = f"the import declared count {declared} but the file has {outcome.count} records"
+    return _failed("invalid_file_content", message, outcome.count)

@@ -1,8 +1,8 @@
 """The emulator's HTTP side: routing, authentication, error bodies, faults and the request log.
 
-    client --HTTP--> _Handler --> Emulator.dispatch --> validation --> Store
-                                      |                                 |
-                                  FaultInjector                  processing (on upload)
+    client --HTTP--> wire.Handler --> Emulator.dispatch --> validation --> Store (Choices)
+                                          |                                 |
+                                      FaultInjector                  processing (on upload)
 
 Bound to loopback only: it exists for trying the tool and testing pipelines offline.
 """
@@ -11,21 +11,20 @@ from __future__ import annotations
 
 import contextlib
 import hmac
-import ipaddress
 import json
 import secrets
 import socket
-import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from reconciler.emulator.faults import FaultConfig, FaultInjector
+from reconciler.emulator.choices import Choices
+from reconciler.emulator.faults import UPLOAD_ROUTE, FaultConfig, FaultInjector
 from reconciler.emulator.store import BadCursor, NotFound, Store, UploadRejected
 from reconciler.emulator.validation import (
     RequestInvalid,
@@ -33,14 +32,19 @@ from reconciler.emulator.validation import (
     validate_list_query,
     validate_update,
 )
+from reconciler.emulator.wire import (
+    ALLOWED,
+    API_PREFIX,
+    UPLOAD_PREFIX,
+    EmulatorConfigError,
+    Server,
+    require_loopback,
+    route_of,
+    write,
+)
+from reconciler.emulator.wire import Handler as _Handler
 
-API_PREFIX = "/websets/v0/imports"
-UPLOAD_PREFIX = "/uploads/"
 DEFAULT_API_KEY = "emulator-key"
-
-
-class EmulatorConfigError(ValueError):
-    """The emulator was asked for something it will not do (e.g. listen beyond loopback)."""
 
 
 @dataclass
@@ -58,40 +62,10 @@ def _error(status: int, err_type: str, code: str, message: str, field: str | Non
     return _Response(status, {"error": error}, "error", {})
 
 
-def require_loopback(host: str) -> None:
-    """Refuse any address that is not on this machine's loopback interface."""
-    try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
-    except socket.gaierror as exc:
-        raise EmulatorConfigError(f"cannot resolve host {host!r}: {exc}") from None
-    for address in addresses:
-        if not ipaddress.ip_address(address.split("%")[0]).is_loopback:
-            raise EmulatorConfigError(f"the emulator listens on loopback only; {host!r} is {address}")
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    emulator: Emulator
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that went away mid-answer (a lost-response fault, a killed process) is not news.
-        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
-            super().handle_error(request, client_address)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # headers and body go out in two writes; don't wait on delayed ACKs
-    server: _Server
-
-    def _serve(self) -> None:
-        self.server.emulator.handle(self)
-
-    do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _serve
-
-    def log_message(self, format: str, *args: Any) -> None:  # the request log replaces stderr noise
-        pass
+def _not_allowed(method: str, route: str) -> _Response:
+    response = _error(405, "invalid_request_error", "method_not_allowed", f"{method} is not allowed")
+    response.headers["Allow"] = ALLOWED[route]
+    return response
 
 
 class Emulator:
@@ -110,8 +84,16 @@ class Emulator:
         clock: Callable[[], float] = time.time,
         record_bodies: bool = False,
         request_log_path: Path | str | None = None,
+        metadata_update: str = "replace",
+        expired_upload: str = "pending",
+        declared_count: str = "correct",
     ) -> None:
+        """The last three answer the API's open questions (see `Choices`); the defaults are the README's."""
         require_loopback(host)
+        try:
+            choices = Choices(metadata_update, expired_upload, declared_count)
+        except ValueError as exc:
+            raise EmulatorConfigError(str(exc)) from None
         self._host, self._port = host, port
         self.api_key = api_key
         self.faults = FaultInjector(faults or FaultConfig())
@@ -120,6 +102,7 @@ class Emulator:
             clock=clock,
             upload_valid_for=upload_valid_for,
             processing_delay=processing_delay,
+            choices=choices,
         )
         self.record_bodies = record_bodies
         # Tests may watch requests as they are served: ("before" | "after" the change, method, route).
@@ -127,7 +110,7 @@ class Emulator:
         self.request_log: list[dict[str, Any]] = []
         self._log_lock = threading.Lock()
         self._log_file = open(request_log_path, "a", encoding="utf-8") if request_log_path else None  # noqa: SIM115
-        self._server: _Server | None = None
+        self._server: Server | None = None
         self._stopping = False
         self.base_url = ""  # set by bind(), e.g. http://127.0.0.1:54321
         self._thread: threading.Thread | None = None
@@ -136,7 +119,7 @@ class Emulator:
 
     def bind(self) -> Emulator:
         """Open the listening socket (port 0 picks a free one)."""
-        server = _Server((self._host, self._port), _Handler)
+        server = Server((self._host, self._port), _Handler)
         server.emulator = self
         self._server = server
         host, port = server.server_address[:2]
@@ -185,11 +168,11 @@ class Emulator:
         url = urlsplit(handler.path)
         path, query = url.path, parse_qs(url.query, keep_blank_values=True)
         has_key = handler.headers.get("x-api-key") is not None
-        route = _route_of(path)
+        route = route_of(path)
         entry: dict[str, Any] = {
             "method": method,
             # An upload token is a credential: the log keeps the route, never the token.
-            "path": route if route == "/uploads/{token}" else path,
+            "path": route if route == UPLOAD_ROUTE else path,
             "query": {k: v[-1] for k, v in query.items()},
             "api_key_present": has_key,
             "fault": None,
@@ -206,6 +189,8 @@ class Emulator:
             response = _error(429, "rate_limit_error", "rate_limited", "Too many requests")
             retry = self.faults.config.retry_after if decision.action == "throttle" else 1.0
             response.headers["Retry-After"] = f"{retry:g}"
+        elif decision.action in ("upload_throttle", "upload_rate_limit"):
+            response = _error(503, "upload_error", "SlowDown", "Please reduce your request rate.")
         elif decision.action in ("error500", "error503"):
             status = 500 if decision.action == "error500" else 503
             response = _error(status, "api_error", "internal_error", "The service had an internal error")
@@ -233,7 +218,22 @@ class Emulator:
             response.body["requestId"] = request_id
         entry["status"] = response.status
         self._log(entry, response)
-        self._write(handler, response, request_id)
+        write(handler, response.status, response.body, response.headers, request_id)
+
+    def refuse(self, handler: _Handler, status: int, message: str) -> None:
+        """Answer a request that http.server could not read, with the API's error body and a request id."""
+        request_id = "req_" + secrets.token_hex(10)
+        try:
+            code = HTTPStatus(status).name.lower()
+        except ValueError:
+            code = "bad_request"
+        response = _error(status, "invalid_request_error", code, message)
+        assert response.body is not None
+        response.body["requestId"] = request_id
+        route = route_of(urlsplit(getattr(handler, "path", "") or "").path)
+        entry = {"method": handler.command or "", "path": route if route == UPLOAD_ROUTE else "", "query": {}}
+        self._log({**entry, "api_key_present": False, "fault": None, "status": status}, response)
+        write(handler, status, response.body, response.headers, request_id)
 
     def _read_body(self, handler: _Handler) -> tuple[bytes, _Response | None]:
         length = handler.headers.get("Content-Length")
@@ -242,9 +242,17 @@ class Emulator:
                 return b"", _error(411, "invalid_request_error", "length_required", "Content-Length is required")
             return b"", None
         try:
-            return handler.rfile.read(int(length)), None
+            expected = int(length)
         except ValueError:
-            return b"", _error(400, "invalid_request_error", "bad_length", "Content-Length is not a number")
+            expected = -1
+        if expected < 0:
+            return b"", _error(400, "invalid_request_error", "bad_length", "Content-Length is not a valid length")
+        body = handler.rfile.read(expected)
+        if len(body) < expected:
+            # The sender hung up early: a truncated body is never taken for a whole one.
+            message = f"the body ended after {len(body)} of {expected} bytes"
+            return b"", _error(400, "invalid_request_error", "incomplete_body", message)
+        return body, None
 
     def _log(self, entry: dict[str, Any], response: _Response | None) -> None:
         if response is not None:
@@ -256,19 +264,6 @@ class Emulator:
             if self._log_file is not None:
                 self._log_file.write(json.dumps({k: v for k, v in entry.items() if k != "body"}) + "\n")
                 self._log_file.flush()
-
-    @staticmethod
-    def _write(handler: _Handler, response: _Response, request_id: str) -> None:
-        payload = b"" if response.body is None else json.dumps(response.body).encode()
-        handler.send_response(response.status)
-        handler.send_header("X-Request-Id", request_id)
-        if response.body is not None:
-            handler.send_header("Content-Type", "application/json")
-        for name, value in response.headers.items():
-            handler.send_header(name, value)
-        handler.send_header("Content-Length", str(len(payload)))
-        handler.end_headers()
-        handler.wfile.write(payload)
 
     def _authorized(self, handler: _Handler) -> bool:
         given = handler.headers.get("x-api-key")
@@ -283,9 +278,9 @@ class Emulator:
         handler: _Handler,
         body: bytes,
     ) -> _Response:
-        if route == "/uploads/{token}":
+        if route == UPLOAD_ROUTE:
             if method != "PUT":
-                return _error(405, "invalid_request_error", "method_not_allowed", f"{method} is not allowed")
+                return _not_allowed(method, route)
             return self._upload(path[len(UPLOAD_PREFIX) :], handler, body)
         if route not in (API_PREFIX, API_PREFIX + "/{id}"):
             return _error(404, "not_found_error", "not_found", f"no route for {path}")
@@ -320,7 +315,7 @@ class Emulator:
                 host = handler.headers.get("Host") or "{}:{}".format(*handler.server.server_address[:2])
                 view = {**view, "uploadUrl": f"http://{host}{UPLOAD_PREFIX}{token}", "uploadValidUntil": valid_until}
                 return _Response(201, view, "create", {})
-            return _error(405, "invalid_request_error", "method_not_allowed", f"{method} is not allowed")
+            return _not_allowed(method, route)
         import_id = path[len(API_PREFIX) + 1 :]
         if method == "GET":
             return _Response(200, store.get(import_id), "import", {})
@@ -328,7 +323,7 @@ class Emulator:
             return _Response(200, store.update(import_id, validate_update(_json(body))), "import", {})
         if method == "DELETE":
             return _Response(200, store.delete(import_id), "import", {})
-        return _error(405, "invalid_request_error", "method_not_allowed", f"{method} is not allowed")
+        return _not_allowed(method, route)
 
     def _upload(self, token: str, handler: _Handler, body: bytes) -> _Response:
         if handler.headers.get("x-api-key") is not None:
@@ -350,15 +345,3 @@ def _json(body: bytes) -> Any:
         return json.loads(body or b"null")
     except (ValueError, UnicodeDecodeError):
         raise RequestInvalid("", "the request body is not valid JSON") from None
-
-
-def _route_of(path: str) -> str:
-    """The path template a path belongs to, so fault draws do not depend on random ids."""
-    if path.startswith(UPLOAD_PREFIX) and "/" not in path[len(UPLOAD_PREFIX) :]:
-        return "/uploads/{token}"
-    if path == API_PREFIX:
-        return API_PREFIX
-    rest = path[len(API_PREFIX) + 1 :] if path.startswith(API_PREFIX + "/") else ""
-    if rest and "/" not in rest:
-        return API_PREFIX + "/{id}"
-    return path

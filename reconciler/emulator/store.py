@@ -5,7 +5,9 @@ restart and several emulator processes can serve one directory (SQLite's locking
 `BEGIN IMMEDIATE` makes each read-modify-write atomic across processes).
 
 Status is derived when an import is read, from the upload time and the processing delay recorded at
-upload: nothing runs in the background, so a restart or a second process sees the same lifecycle.
+upload: nothing runs in the background, so a restart or a second process sees the same lifecycle. An
+import past its upload window with no upload is answered as `Choices.expired_upload` says; when that is
+`deleted`, it is removed the first time the store is used after its window closed.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from reconciler.emulator.processing import Outcome, process_csv
+from reconciler.emulator.choices import Choices
+from reconciler.emulator.processing import Outcome, process_csv, settle_count
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS imports (
@@ -74,8 +77,10 @@ class Store:
         clock: Callable[[], float],
         upload_valid_for: float = 3600.0,
         processing_delay: float = 0.5,
+        choices: Choices | None = None,
     ) -> None:
         self.clock = clock
+        self.choices = choices or Choices()
         self.upload_valid_for = upload_valid_for
         self.processing_delay = processing_delay
         self._lock = threading.RLock()
@@ -121,6 +126,29 @@ class Store:
     def _save(self, db: sqlite3.Connection, record: dict[str, Any]) -> None:
         db.execute("UPDATE imports SET data = ? WHERE id = ?", (json.dumps(record), record["id"]))
 
+    def _expired(self, record: dict[str, Any], now: float) -> bool:
+        return record.get("uploaded_at") is None and now > record["upload_valid_until"]
+
+    def _sweep(self, db: sqlite3.Connection) -> None:
+        """Remove imports whose upload window closed with no upload, when the service is taken to delete them."""
+        if self.choices.expired_upload == "deleted":
+            db.execute(
+                "DELETE FROM imports WHERE json_extract(data, '$.uploaded_at') IS NULL"
+                " AND json_extract(data, '$.upload_valid_until') < ?",
+                (self.clock(),),
+            )
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """The database for a read: a write transaction only when there may be expired imports to sweep."""
+        if self.choices.expired_upload != "deleted":
+            with self._lock:
+                yield self._db
+            return
+        with self._tx() as db:
+            self._sweep(db)
+            yield db
+
     # -- the API's view of a record -------------------------------------------------------------
 
     def view(self, record: dict[str, Any]) -> dict[str, Any]:
@@ -129,7 +157,12 @@ class Store:
         status, count, updated = "pending", record["count"], record["updated_at"]
         reason = message = failed_at = None
         uploaded = record.get("uploaded_at")
-        if uploaded is not None:
+        if self._expired(record, now) and self.choices.expired_upload in ("failed", "canceled"):
+            status, updated = self.choices.expired_upload, max(updated, record["upload_valid_until"])
+            if status == "failed":
+                reason, failed_at = "invalid_file_content", isoformat(record["upload_valid_until"])
+                message = "no file was uploaded before the upload URL expired"
+        elif uploaded is not None:
             done_at = uploaded + record["processing_delay"]
             if now < done_at:
                 status, updated = "processing", max(updated, uploaded)
@@ -175,12 +208,18 @@ class Store:
         return self.view(record), token, isoformat(record["upload_valid_until"])
 
     def get(self, import_id: str) -> dict[str, Any]:
-        with self._lock:
-            return self.view(self._load(self._db, import_id))
+        with self._read() as db:
+            return self.view(self._load(db, import_id))
 
     def update(self, import_id: str, changes: dict[str, Any]) -> dict[str, Any]:
         with self._tx() as db:
+            self._sweep(db)
             record = self._load(db, import_id)
+            if "metadata" in changes and self.choices.metadata_update != "replace":
+                merged = {**record["metadata"], **changes["metadata"]}
+                if self.choices.metadata_update == "merge-unset":
+                    merged = {k: v for k, v in merged.items() if changes["metadata"].get(k) != ""}
+                changes = {**changes, "metadata": merged}
             record.update(changes)
             record["updated_at"] = max(self.clock(), record["updated_at"])
             self._save(db, record)
@@ -188,6 +227,7 @@ class Store:
 
     def delete(self, import_id: str) -> dict[str, Any]:
         with self._tx() as db:
+            self._sweep(db)
             record = self._load(db, import_id)
             db.execute("DELETE FROM imports WHERE id = ?", (import_id,))
             db.execute("DELETE FROM files WHERE id = ?", (import_id,))
@@ -196,6 +236,7 @@ class Store:
     def upload(self, token: str, content: bytes) -> Outcome:
         """Accept the one PUT an upload token allows; raise UploadRejected otherwise."""
         with self._tx() as db:
+            self._sweep(db)
             row = db.execute("SELECT data FROM imports WHERE token = ?", (token,)).fetchone()
             if row is None:
                 raise UploadRejected(403, "AccessDenied", "the upload URL is not valid")
@@ -211,7 +252,9 @@ class Store:
                     "IncompleteBody",
                     f"the body is {len(content)} bytes but the import declared size {record['size']}",
                 )
-            outcome = process_csv(content, record["identifier"])
+            outcome = settle_count(
+                process_csv(content, record["identifier"]), record["count"], self.choices.declared_count
+            )
             record["uploaded_at"] = now
             record["processing_delay"] = self.processing_delay
             record["outcome"] = {
@@ -240,7 +283,8 @@ class Store:
     def _unsign(self, cursor: str) -> int:
         payload, _, mac = cursor.partition(".")
         expected = hmac.new(self._cursor_secret, payload.encode(), hashlib.sha256).hexdigest()[:24]
-        if not mac or not hmac.compare_digest(mac, expected):
+        # Compared as bytes: compare_digest refuses a str with non-ASCII characters by raising.
+        if not mac or not hmac.compare_digest(mac.encode(), expected.encode()):
             raise BadCursor(cursor)
         try:
             seq = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["s"]
@@ -254,13 +298,11 @@ class Store:
         """One page, newest first. The cursor is the position of the last import served, so
         imports created or deleted between pages never shift an import that exists throughout."""
         before = self._unsign(cursor) if cursor else None
-        with self._lock:
+        with self._read() as db:
             if before is None:
-                rows = self._db.execute(
-                    "SELECT seq, data FROM imports ORDER BY seq DESC LIMIT ?", (limit + 1,)
-                ).fetchall()
+                rows = db.execute("SELECT seq, data FROM imports ORDER BY seq DESC LIMIT ?", (limit + 1,)).fetchall()
             else:
-                rows = self._db.execute(
+                rows = db.execute(
                     "SELECT seq, data FROM imports WHERE seq < ? ORDER BY seq DESC LIMIT ?",
                     (before, limit + 1),
                 ).fetchall()

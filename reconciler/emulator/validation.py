@@ -25,15 +25,14 @@ class RequestInvalid(Exception):
         self.field = field
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
 def _whole_number(value: Any, field: str, *, minimum: int, maximum: int | None = None) -> int:
-    # The spec types size and count as `number`; the SDK sends them as floats (e.g. 123.0).
-    if not _is_number(value) or value != value or float(value) != int(value):
+    # The spec types size and count as `number`; the SDK sends them as floats (e.g. 123.0). JSON's 1e400
+    # reads as infinity and a long integer does not fit a float: neither may reach int() or float().
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool):
         raise RequestInvalid(field, "must be a whole number")
-    number = int(value)
+    number = value
     if number < minimum:
         raise RequestInvalid(field, f"must be at least {minimum}")
     if maximum is not None and number > maximum:
