@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import click
 
 from reconciler import __version__
+from reconciler.apply.executor import ApplyResult
+from reconciler.apply.interrupt import EXIT_INTERRUPTED, Interrupt
 from reconciler.apply.run import ApplyOptions, Declined
 from reconciler.apply.run import apply as run_apply
 from reconciler.apply.statelock import StateLock
 from reconciler.errors import ApplyFailed, ConfigError, ManifestInvalid, ReconcilerError
 from reconciler.lockfile import lock_path_for
 from reconciler.manifest.load import load_manifest
-from reconciler.planfile import read_saved_plan, write_saved_plan
+from reconciler.plan.model import Plan
+from reconciler.planfile import read_saved_plan, refuse_other_options, write_saved_plan
+from reconciler.redact import redact
 from reconciler.refresh import plan_from, read_snapshot
 from reconciler.remote.client import ApiClient
 from reconciler.render.apply_markdown import render_apply_markdown
@@ -49,17 +54,53 @@ def reports_errors(command: F) -> F:
             return command(*args, **kwargs)
         except ManifestInvalid as exc:
             for line in render_diagnostics(exc.diagnostics, "text").splitlines():
-                click.echo(line, err=True)
+                click.echo(redact(line), err=True)
             click.echo(f"Error: the manifest is invalid ({len(exc.diagnostics)} problem(s)).", err=True)
             sys.exit(exc.exit_code)
         except ReconcilerError as exc:
-            click.echo(f"Error: {exc}", err=True)
+            # Messages are redacted where they are made; this is the last gate before the terminal.
+            click.echo(redact(f"Error: {exc}"), err=True)
             sys.exit(exc.exit_code)
 
     return wrapper  # type: ignore[return-value]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class Interrupted(click.ClickException):
+    """Ctrl-C: one line and the shell's code for SIGINT, instead of click's "Aborted!" and exit 1."""
+
+    exit_code = 130
+
+    def __init__(self) -> None:
+        super().__init__("interrupted")
+
+
+@contextlib.contextmanager
+def _exit_codes() -> Iterator[None]:
+    try:
+        yield
+    except click.UsageError as exc:
+        # click exits 2 on a usage error, which scripts would read as `plan --detailed-exitcode`'s "changes".
+        exc.exit_code = 1
+        raise
+    except KeyboardInterrupt:
+        raise Interrupted() from None
+
+
+class ReconcilerGroup(click.Group):
+    """The command group: usage errors exit 1 (2 means changes) and Ctrl-C exits 130, however it is called."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        """Parse the group's own options (a usage error here exits 1)."""
+        with _exit_codes():
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Parse and run the subcommand (a usage error there exits 1, Ctrl-C exits 130)."""
+        with _exit_codes():
+            return super().invoke(ctx)
+
+
+@click.group(cls=ReconcilerGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="websets-reconciler")
 def cli() -> None:
     """Declarative, reviewable management of Exa Websets imports."""
@@ -138,6 +179,9 @@ target_option = click.option(
 @click.option("--json", "as_json", is_flag=True, help="Short for --format json.")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0 when there are no changes, 2 when there are.")
 @click.option("--no-color", is_flag=True, help="Never colour the output.")
+@click.option(
+    "--force", is_flag=True, help="With --out: record that applying the saved plan may break the safety rules."
+)
 @summary_option
 @reports_errors
 def plan(
@@ -148,14 +192,17 @@ def plan(
     as_json: bool,
     detailed_exitcode: bool,
     no_color: bool,
+    force: bool,
     summary_path: str | None,
 ) -> None:
     """Show what apply would change: read the remote, diff it against the manifest. Changes nothing."""
+    if force and not out_path:
+        raise ConfigError("--force: only with --out, to record in the saved plan that it may break the safety rules")
     chosen = frozenset(targets) if targets else None
     with ApiClient.from_env() as client:
         result = plan_from(read_snapshot(manifest_path, client), chosen)
     if out_path:
-        write_saved_plan(out_path, result, manifest_path, chosen)
+        write_saved_plan(out_path, result, manifest_path, chosen, force)
     write_summary(summary_path, render_markdown(result))
     fmt = "json" if as_json else fmt
     if fmt == "json":
@@ -202,9 +249,14 @@ def apply(
     saved = read_saved_plan(plan_file) if plan_file else None
     chosen = frozenset(targets) if targets else None
     if saved is not None:
-        manifest_path = saved[0].get("manifest", manifest_path)
+        assert plan_file is not None
+        given = click.get_current_context().get_parameter_source("manifest_path")
+        explicit = given is not None and given is not click.core.ParameterSource.DEFAULT
+        refuse_other_options(plan_file, saved[0], manifest_path if explicit else None, targets, force)
+        manifest_path = saved[0]["manifest"]
         recorded = saved[0].get("targets")
         chosen = frozenset(recorded) if recorded is not None else None
+        force = bool(saved[0].get("force"))
     options = ApplyOptions(
         targets=chosen, force=force, parallelism=parallelism, wait=wait, timeout=timeout, lock_timeout=lock_timeout
     )
@@ -224,18 +276,38 @@ def apply(
             raise ConfigError("refusing to apply without confirmation: not a terminal; pass --auto-approve")
         return click.confirm("Apply these changes?", default=False)
 
-    with ApiClient.from_env() as client:
+    interrupt = Interrupt(say=lambda message: click.echo(message, err=True))
+    with interrupt.installed(), ApiClient.from_env() as client:
         try:
             plan_result, result = run_apply(
-                manifest_path, client, options, progress=progress, show_plan=show_plan, confirm=confirm, saved=saved
+                manifest_path,
+                client,
+                options,
+                progress=progress,
+                show_plan=show_plan,
+                confirm=confirm,
+                saved=saved,
+                interrupt=interrupt,
             )
         except Declined:
             click.echo("Apply cancelled.", err=True)
             sys.exit(1)
+        except KeyboardInterrupt:
+            click.echo("Apply interrupted before its changes started; the state lock is released.", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        _report_apply(plan_result, result, interrupt.interrupted, as_json, summary_path)
+
+
+def _report_apply(
+    plan_result: Plan, result: ApplyResult, interrupted: bool, as_json: bool, summary_path: str | None
+) -> None:
+    """Print an apply's result and exit with its code: 1 on failures, 130 when a signal cut it short."""
+    cut_short = interrupted and bool(result.skipped or result.pending)
     write_summary(summary_path, render_apply_markdown(plan_result, result))
     if as_json:
         document = {
-            "status": "failed" if result.failures else "ok",
+            "status": "interrupted" if cut_short else "failed" if result.failures else "ok",
+            "skipped": result.skipped,
             "summary": {action: len(keys) for action, keys in result.done.items()},
             "done": result.done,
             "pending": result.pending,
@@ -245,6 +317,16 @@ def apply(
         click.echo(json.dumps(document, indent=2, sort_keys=True))
     if result.pending:
         click.echo(f"Still processing: {', '.join(sorted(result.pending))}; the next apply finishes them.", err=as_json)
+    if cut_short:
+        for failure in result.failures:
+            click.echo(f"  - {failure}", err=True)
+        not_started = (
+            f"{len(result.skipped)} change(s) not started ({', '.join(sorted(result.skipped))}); "
+            if result.skipped
+            else ""
+        )
+        click.echo(f"Apply interrupted: {not_started}the progress made is saved; apply again to finish.", err=True)
+        sys.exit(EXIT_INTERRUPTED)
     if result.failures:
         raise ApplyFailed(result.failures)
     if not as_json:
@@ -275,7 +357,7 @@ def main() -> None:
         if os.environ.get("WEBSETS_RECONCILER_DEBUG"):
             raise
         click.echo(
-            f"Error: internal error ({type(exc).__name__}); set WEBSETS_RECONCILER_DEBUG=1 for details",
+            redact(f"Error: internal error ({type(exc).__name__}); set WEBSETS_RECONCILER_DEBUG=1 for details"),
             err=True,
         )
         sys.exit(1)

@@ -3,8 +3,9 @@
     ReconcilerError                  exit 1 unless the class says otherwise
     ├── ManifestInvalid              the manifest or a CSV is wrong: a list of Diagnostics
     ├── ConfigError                  the environment is wrong (no API key, a refused base URL)
-    ├── ApiError                     the API answered an error: status, message, request id
-    │   └── TransportError           no answer at all (timeouts, closed connections), after retries
+    ├── ApiError                     the API answered an error, or an unusable answer: status, message, request id
+    │   ├── TransportError           no answer at all (timeouts, closed connections), after retries
+    │   └── CsvChanged               a CSV's bytes differ from what was planned: the upload was stopped
     ├── RemoteStateError             the remote listing cannot be trusted (inconsistent, duplicates)
     ├── LockfileError                websets.lock is corrupt, of another owner, or unwritable
     ├── PlanUnsafe                   the plan breaks a safety rule and --force was not given
@@ -12,7 +13,8 @@
     ├── LockHeld                     another apply holds the state lock: carries its LockInfo
     └── ApplyFailed                  some actions failed: carries each ActionError
 
-No message ever contains the API key or an upload URL.
+No message ever contains the API key or an upload URL: messages built from what a server said go
+through `redact` here, where they are made.
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from reconciler.redact import redact
+
 
 @dataclass(frozen=True, slots=True, order=True)
 class Diagnostic:
-    """One problem at a place: `file:line:column: path: message`."""
+    """One problem at a place: `file:line:column: path: message` (line 0: the whole file, `file: message`)."""
 
     file: str
     line: int
@@ -32,7 +36,9 @@ class Diagnostic:
     message: str
 
     def __str__(self) -> str:
-        where = f"{self.file}:{self.line}:{self.column}" if self.column else f"{self.file}:{self.line}"
+        where = self.file
+        if self.line:
+            where += f":{self.line}:{self.column}" if self.column else f":{self.line}"
         return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
 
 
@@ -55,15 +61,15 @@ class ConfigError(ReconcilerError):
 
 
 class ApiError(ReconcilerError):
-    """The API answered with an error status."""
+    """The API or the upload host answered with an error, or with an answer the tool cannot use."""
 
     def __init__(self, operation: str, status: int, message: str, request_id: str | None) -> None:
         self.operation = operation
         self.status = status
         self.request_id = request_id
-        self.detail = message
+        self.detail = redact(message)
         rid = f" (request id {request_id})" if request_id else ""
-        super().__init__(f"{operation}: HTTP {status}: {message}{rid}")
+        super().__init__(redact(f"{operation}: HTTP {status}: {message}{rid}"))
 
 
 class TransportError(ApiError):
@@ -71,7 +77,16 @@ class TransportError(ApiError):
 
     def __init__(self, operation: str, reason: str) -> None:
         super().__init__(operation, 0, reason, None)
-        Exception.__init__(self, f"{operation}: no response: {reason}")
+        Exception.__init__(self, redact(f"{operation}: no response: {reason}"))
+
+
+class CsvChanged(ApiError):
+    """A CSV's bytes are not those the plan hashed; the upload was stopped before its last byte."""
+
+    def __init__(self, display: str, change: str) -> None:
+        message = f"{display}: changed since it was planned ({change}); plan again"
+        super().__init__("upload", 0, message, None)
+        Exception.__init__(self, redact(message))
 
 
 class RemoteStateError(ReconcilerError):
@@ -114,6 +129,10 @@ class ActionError:
     op: str
     key: str
     message: str
+
+    def __post_init__(self) -> None:
+        # Failure messages (the service's failedMessage, an error body) reach every output; clean them once.
+        object.__setattr__(self, "message", redact(self.message))
 
     def __str__(self) -> str:
         return f"{self.key}: {self.op}: {self.message}"

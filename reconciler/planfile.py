@@ -9,34 +9,38 @@ from pathlib import Path
 from typing import Any
 
 from reconciler import __version__
-from reconciler.errors import ReconcilerError
-from reconciler.files import write_atomically
-from reconciler.plan.model import Basis, Plan
+from reconciler.errors import ConfigError, ReconcilerError
+from reconciler.files import RefusedFile, load_json_strictly, read_regular, write_atomically
+from reconciler.manifest.schema import first_error
+from reconciler.plan.model import Action, Basis, Change, Origin, Plan, Reason
 from reconciler.render.plan_json import FORMAT_VERSION, plan_document
 
 KIND = "websets-reconciler/saved-plan"
+MAX_PLAN_BYTES = 256_000_000
 
 
 class PlanFileError(ReconcilerError):
     """A saved plan that cannot be read."""
 
 
-def saved_plan(plan: Plan, manifest_path: str, targets: frozenset[str] | None) -> dict[str, Any]:
+def saved_plan(plan: Plan, manifest_path: str, targets: frozenset[str] | None, force: bool = False) -> dict[str, Any]:
     return {
         "kind": KIND,
         "format_version": FORMAT_VERSION,
         "tool_version": __version__,
         "manifest": manifest_path,
         "targets": sorted(targets) if targets is not None else None,
+        "force": force,
         "basis": asdict(plan.basis),
         "plan": plan_document(plan),
     }
 
 
 def write_saved_plan(
-    path: str | os.PathLike[str], plan: Plan, manifest_path: str, targets: frozenset[str] | None
+    path: str | os.PathLike[str], plan: Plan, manifest_path: str, targets: frozenset[str] | None, force: bool = False
 ) -> None:
-    text = json.dumps(saved_plan(plan, manifest_path, targets), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    document = saved_plan(plan, manifest_path, targets, force)
+    text = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     try:
         write_atomically(Path(path), text)
     except OSError as exc:
@@ -44,18 +48,66 @@ def write_saved_plan(
 
 
 def read_saved_plan(path: str | os.PathLike[str]) -> tuple[dict[str, Any], Basis]:
+    """The saved plan at `path`, checked whole against saved-plan.schema.json; PlanFileError names the field."""
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        text = read_regular(path, MAX_PLAN_BYTES).decode("utf-8-sig")
+        data = load_json_strictly(text)
     except FileNotFoundError:
         raise PlanFileError(f"{path}: no such plan file") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except RefusedFile as exc:
+        raise PlanFileError(f"{path}: {exc}") from None
+    except OSError as exc:
+        raise PlanFileError(f"{path}: cannot read the plan: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise PlanFileError(f"{path}: not a readable saved plan: it is not valid UTF-8") from None
+    except json.JSONDecodeError as exc:
+        raise PlanFileError(f"{path}:{exc.lineno}:{exc.colno}: not a readable saved plan: {exc.msg}") from None
+    except ValueError as exc:
         raise PlanFileError(f"{path}: not a readable saved plan: {exc}") from None
     if not isinstance(data, dict) or data.get("kind") != KIND:
         raise PlanFileError(f"{path}: not a websets-reconciler saved plan")
     if data.get("format_version") != FORMAT_VERSION:
         raise PlanFileError(f"{path}: plan format {data.get('format_version')!r} is not {FORMAT_VERSION!r}")
-    try:
-        basis = Basis(**data["basis"])
-    except (KeyError, TypeError) as exc:
-        raise PlanFileError(f"{path}: the saved plan's basis is malformed ({exc})") from None
-    return data, basis
+    problem = first_error("saved-plan", data)
+    if problem:
+        raise PlanFileError(f"{path}: the saved plan is malformed: {problem}")
+    return data, Basis(**data["basis"])
+
+
+def saved_changes(saved: dict[str, Any]) -> tuple[Change, ...]:
+    """The changes a saved plan holds, as they were reviewed: apply carries out these, not a new plan."""
+    return tuple(
+        Change(
+            key=c["key"],
+            action=Action(c["action"]),
+            reason=Reason(c["reason"]),
+            id=c["id"],
+            before=c["before"],
+            after=c["after"],
+            changed_fields=tuple(c["changed_fields"]),
+            origin=Origin(c["origin"]) if c["origin"] else None,
+            protected=c["protected"],
+        )
+        for c in saved["plan"]["changes"]
+    )
+
+
+def refuse_other_options(
+    path: str, saved: dict[str, Any], manifest: str | None, targets: tuple[str, ...], force: bool
+) -> None:
+    """A saved plan is applied as it was made: options that would change it are errors, not ignored.
+    `manifest` is the -f given on the command line (None when it was not given)."""
+    recorded = saved["manifest"]
+    if manifest is not None and Path(manifest).resolve() != Path(recorded).resolve():
+        raise ConfigError(
+            f"-f {manifest}: the saved plan {path} was made from {recorded}; a saved plan applies to its own manifest"
+        )
+    if targets:
+        raise ConfigError(
+            f"--target: the saved plan {path} applies to the keys it was made for; plan again with --target and --out"
+        )
+    if force and not saved.get("force"):
+        raise ConfigError(
+            f"--force: the saved plan {path} was made without --force; make it with `plan --force --out` so the "
+            "override of the safety rules is part of what is reviewed"
+        )

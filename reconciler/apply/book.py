@@ -18,6 +18,10 @@ class LockBook:
         self._state = lock
         self._mutex = threading.Lock()
 
+    def quiet(self) -> threading.Lock:
+        """Hold this (`with book.quiet():`) to be sure no lockfile write is under way or starts."""
+        return self._mutex
+
     @property
     def state(self) -> Lock:
         with self._mutex:
@@ -35,6 +39,14 @@ class LockBook:
         """Record a create before it is sent, so its outcome can be found whatever happens next."""
         with self._mutex:
             self._commit(replace(self._state, journal=(*self._state.journal, op)))
+
+    def abandon(self, operation: str) -> None:
+        """Give up on a create whose import may exist, or may yet appear: the next run deletes it."""
+        with self._mutex:
+            journal = tuple(
+                replace(op, abandoned=True) if op.operation == operation else op for op in self._state.journal
+            )
+            self._commit(replace(self._state, journal=journal))
 
     def end(self, operation: str, key: str | None = None, entry: LockEntry | None = None) -> None:
         """Forget an operation; with `entry`, record in the same write what it made true for `key`."""

@@ -9,7 +9,7 @@ old one, so a failed new import leaves the old one serving.
 
 from __future__ import annotations
 
-import contextlib
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -22,12 +22,11 @@ from reconciler.errors import ActionError, ApiError
 from reconciler.lockfile import LockEntry, Operation
 from reconciler.model import STAMP_OPERATION, DesiredImport, Manifest
 from reconciler.plan.model import Action, Change
-from reconciler.plan.planner import stamps
+from reconciler.plan.planner import desired_from_after, stamps
 from reconciler.remote.client import ApiClient, OutcomeUnknown
 from reconciler.remote.state import RemoteImport, read_remote
 
 CREATE_ATTEMPTS = 3
-UPLOAD_ATTEMPTS = 3
 FINAL = frozenset({"completed", "failed", "canceled"})
 _ACTIONS = ("create", "update", "replace", "delete")
 
@@ -51,7 +50,8 @@ class ApplyResult:
 
     done: dict[str, list[str]] = field(default_factory=lambda: {a: [] for a in _ACTIONS})
     failures: list[ActionError] = field(default_factory=list)
-    pending: list[str] = field(default_factory=list)  # keys left processing (--no-wait or --timeout)
+    pending: list[str] = field(default_factory=list)  # keys left processing (--no-wait, --timeout, interrupted)
+    skipped: list[str] = field(default_factory=list)  # keys not started because the run was interrupted
 
     def summary(self) -> str:
         d = self.done
@@ -79,15 +79,17 @@ def wait_for(
     poll: PollPolicy,
     sleep: Callable[[float], None],
     clock: Callable[[], float] = time.monotonic,
+    stop: threading.Event | None = None,
 ) -> dict[str, Any]:
-    """Poll until the import is completed, failed or canceled; raise _StillProcessing at the timeout."""
+    """Poll until the import is completed, failed or canceled; raise _StillProcessing at the timeout, or
+    once `stop` is set."""
     deadline = clock() + timeout
     delay = poll.first
     while True:
         current = client.get(import_id)
         if current["status"] in FINAL:
             return current
-        if clock() + delay > deadline:
+        if clock() + delay > deadline or (stop is not None and stop.is_set()):
             raise _StillProcessing(import_id)
         sleep(delay)
         delay = min(poll.cap, delay * poll.factor)
@@ -108,8 +110,12 @@ class Executor:
         timeout: float = 1800.0,
         poll: PollPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        stop: threading.Event | None = None,
     ) -> None:
         self.client, self.manifest, self.book = client, manifest, book
+        self.stop = stop or threading.Event()  # set: start nothing new, stop waiting for processing
+        self._running = 0
+        self._running_lock = threading.Lock()
         self.progress = progress
         self.parallelism = max(1, parallelism)
         self.wait, self.timeout = wait, timeout
@@ -126,11 +132,23 @@ class Executor:
                     result.failures.append(outcome)
                 elif outcome == "pending":
                     result.pending.append(change.key)
+                elif outcome == "skipped":
+                    result.skipped.append(change.key)
                 else:
                     result.done[change.action.value].append(change.key)
         return result
 
+    @property
+    def in_flight(self) -> int:
+        """Steps started and not yet finished."""
+        with self._running_lock:
+            return self._running
+
     def _guarded(self, change: Change) -> ActionError | str:
+        with self._running_lock:
+            if self.stop.is_set():
+                return "skipped"
+            self._running += 1
         try:
             return self._apply(change)
         except _Failed as exc:
@@ -140,6 +158,9 @@ class Executor:
             error = ActionError(change.action.value, change.key, str(exc))
             self.progress(change.key, f"failed: {exc}")
             return error
+        finally:
+            with self._running_lock:
+                self._running -= 1
 
     def _apply(self, change: Change) -> str:
         if change.action is Action.DELETE:
@@ -148,7 +169,7 @@ class Executor:
             self.book.forget(change.key)
             self.progress(change.key, f"deleted {change.id}")
             return "done"
-        desired = self.manifest.imports[change.key]
+        desired = desired_from_after(self.manifest.imports[change.key], change.after)
         if change.action is Action.UPDATE:
             assert change.id is not None
             self._update(desired, change.id)
@@ -159,11 +180,48 @@ class Executor:
     # -- update ---------------------------------------------------------------------------------
 
     def _update(self, d: DesiredImport, import_id: str) -> None:
+        """PATCH the title and the whole metadata, and accept the answer only if it holds what was sent.
+
+        Whether the service replaces the stored metadata or merges into it is not documented. A merge
+        keeps keys that were not sent: the tool's own operation stamp is harmless, but a key the manifest
+        dropped is sent again with an empty value, which a Stripe-like service takes as "remove". Where
+        that does not remove it, or the service drops a key sent empty, the failure says what to do."""
+        from reconciler.model import is_reserved  # here, so that this method stays the one that reads the answer
+
+        def fail(message: str) -> _Failed:
+            return _Failed(ActionError("update", d.key, message))
+
+        def patch(metadata: dict[str, str]) -> dict[str, Any]:
+            answer = self.client.update(import_id, {"title": d.title, "metadata": metadata})
+            held = answer.get("metadata")
+            # A key sent empty may come back absent; what that means is decided below.
+            if answer.get("title") != d.title or not (
+                isinstance(held, dict) and all(held.get(k, "") == v for k, v in metadata.items())
+            ):
+                raise fail(f"the API answered with other values than were sent to {import_id}")
+            return held
+
+        def listed(keys: list[str]) -> tuple[str, str]:
+            one = len(keys) == 1
+            return ("the key " if one else "the keys ") + ", ".join(map(repr, keys)), "it" if one else "them"
+
         metadata = {**d.metadata, **stamps(self.manifest.owner, d)}
-        answer = self.client.update(import_id, {"title": d.title, "metadata": metadata})
-        if answer.get("title") != d.title or answer.get("metadata") != metadata:
-            raise _Failed(
-                ActionError("update", d.key, f"the API answered with other values than were sent to {import_id}")
+        held = patch(metadata)
+        left = sorted(k for k in held if k not in metadata and not is_reserved(k))
+        if left:
+            held = patch({**metadata, **dict.fromkeys(left, "")})
+            if kept := [k for k in left if k in held]:
+                keys, it = listed(kept)
+                raise fail(
+                    f"the service merges metadata into what it holds and keeps a key sent empty, so {keys} "
+                    f'cannot be removed from {import_id} in place (it is now ""); to converge, set {it} to "" '
+                    "in the manifest"
+                )
+        if dropped := sorted(k for k in metadata if k not in held):
+            keys, it = listed(dropped)
+            raise fail(
+                f'the service removes a metadata key sent with an empty value, so {keys} cannot hold ""; '
+                f"remove {it} from the manifest"
             )
         self.book.record(d.key, LockEntry.of(d, import_id))
         self.progress(d.key, f"updated {import_id}")
@@ -187,26 +245,42 @@ class Executor:
                 return item
         return None
 
-    def _discard(self, import_id: str) -> None:
-        """Delete an import this run made and cannot use; a failure here is left to the next run's recovery."""
-        with contextlib.suppress(ApiError):
+    def _discard(self, import_id: str) -> bool:
+        """Delete an import this run made and cannot use; False when the delete failed."""
+        try:
             self.client.delete(import_id)
+        except ApiError:
+            return False
+        return True
+
+    def _let_go(self, operation: str, import_id: str | None) -> None:
+        """Give up on a create. Its import is deleted and the operation forgotten; when the import could
+        not be deleted, or is not known (a lost answer: it may yet appear), the operation stays in the
+        journal, abandoned, so that the next run deletes whatever carries its stamp."""
+        if import_id is not None and self._discard(import_id):
+            self.book.end(operation)
+        else:
+            self.book.abandon(operation)
 
     def _create(self, d: DesiredImport, action: str, replaces: str | None) -> str:
         reason = "no attempt"
-        for _ in range(CREATE_ATTEMPTS):
+        for attempt in range(CREATE_ATTEMPTS):
+            if attempt and self.stop.is_set():  # a new attempt is new work
+                return "skipped"
             operation = uuid.uuid4().hex
             self.book.begin(Operation(operation, d.key, action, replaces, d.csv.sha256))
             try:
                 created = self.client.create(self._body(d, operation))
             except OutcomeUnknown as exc:
-                found = self._find(operation)
-                if found is not None:
-                    self._discard(found.id)  # made, but its upload URL was lost with the answer
-                self.book.end(operation)
+                found = self._find(operation)  # made or not, its upload URL was lost with the answer
+                if found is None and exc.status:  # the service answered, so it is done: nothing was made
+                    self.book.end(operation)
+                else:
+                    self._let_go(operation, found.id if found else None)
                 reason = str(exc)
                 note = "cleaned up, retrying" if found else "retrying"
-                self.progress(d.key, f"the create's answer was lost; {note}")
+                what = "could not be used" if exc.status else "was lost"
+                self.progress(d.key, f"the create's answer {what}; {note}")
                 continue
             except ApiError as exc:
                 self.book.end(operation)
@@ -216,33 +290,32 @@ class Executor:
             try:
                 uploaded = self._upload(created, d)
             except ApiError as exc:
-                self._discard(import_id)
-                self.book.end(operation)
+                self._let_go(operation, import_id)
                 raise _Failed(ActionError("upload", d.key, str(exc))) from None
             if not uploaded:  # the URL expired or was refused: start again with a new import
-                self._discard(import_id)
-                self.book.end(operation)
+                self._let_go(operation, import_id)
                 reason = "the upload URL could not be used"
                 continue
             return self._finish(d, action, operation, import_id, replaces)
         raise _Failed(ActionError(action, d.key, f"gave up after {CREATE_ATTEMPTS} attempts: {reason}"))
 
     def _upload(self, created: dict[str, Any], d: DesiredImport) -> bool:
-        """PUT the CSV; True once the service has it. A lost answer is settled by reading the status."""
+        """PUT the CSV; True once the service has it, False when its URL can no longer be used.
+        Raises ApiError (CsvChanged when the file moved since the plan) for a failure to report."""
         import_id = created["id"]
-        for _ in range(UPLOAD_ATTEMPTS):
-            try:
-                self.client.upload(created["uploadUrl"], d.csv.absolute, d.csv.size, import_id)
+        try:
+            self.client.upload(created["uploadUrl"], d.csv, import_id, valid_until=created.get("uploadValidUntil"))
+            return True
+        except ApiError as exc:
+            if exc.status == 0 and not isinstance(exc, OutcomeUnknown):
+                raise  # the CSV could not be read, or changed since the plan (CsvChanged): nothing was sent whole
+            # An earlier attempt may have landed with its answer lost: the host then refuses the retry
+            # (403) or keeps failing, and only the import's status tells.
+            if self.client.get(import_id)["status"] != "pending":
                 return True
-            except OutcomeUnknown:
-                pass
-            except ApiError as exc:
-                if exc.status != 403:
-                    raise
-            status = self.client.get(import_id)["status"]
-            if status != "pending":
-                return True
-        return False
+            if isinstance(exc, OutcomeUnknown) or exc.status == 403:
+                return False  # never received, and the URL is spent or expired: a new import is needed
+            raise
 
     def _finish(self, d: DesiredImport, action: str, operation: str, import_id: str, replaces: str | None) -> str:
         entry = LockEntry.of(d, import_id)
@@ -252,13 +325,15 @@ class Executor:
             self.progress(d.key, f"{import_id} is processing (not waiting)")
             return "pending"
         try:
-            final = wait_for(self.client, import_id, timeout=self.timeout, poll=self.poll, sleep=self.sleep)
+            final = wait_for(
+                self.client, import_id, timeout=self.timeout, poll=self.poll, sleep=self.sleep, stop=self.stop
+            )
         except _StillProcessing:
-            self.progress(d.key, f"{import_id} still processing after {self.timeout:g} s; the next apply finishes it")
+            why = "not waiting: interrupted" if self.stop.is_set() else f"still processing after {self.timeout:g} s"
+            self.progress(d.key, f"{import_id} {why}; the next apply finishes it")
             return "pending"
         if final["status"] != "completed":
-            self._discard(import_id)
-            self.book.end(operation)
+            self._let_go(operation, import_id)
             why = f"{final.get('failedReason')}: {final.get('failedMessage')}"
             kept = f"; {replaces} is kept" if replaces else ""
             raise _Failed(ActionError(action, d.key, f"import {import_id} {final['status']} ({why}){kept}"))

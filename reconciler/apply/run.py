@@ -1,7 +1,7 @@
 """An apply from start to end:
 
 state lock -> snapshot -> recover the last run -> plan -> (saved plan? stale check) -> safety
-  -> confirm -> execute (parallel, checkpointed) -> settle the lockfile -> release the lock
+  -> confirm -> execute (parallel, checkpointed, interruptible) -> settle the lockfile -> release the lock
 """
 
 from __future__ import annotations
@@ -13,12 +13,14 @@ from typing import Any
 
 from reconciler.apply.book import LockBook
 from reconciler.apply.executor import ApplyResult, Executor, PollPolicy, Progress
+from reconciler.apply.interrupt import Interrupt
 from reconciler.apply.recover import recover
 from reconciler.apply.stale import check_stale
 from reconciler.apply.statelock import StateLock
 from reconciler.errors import PlanUnsafe
 from reconciler.lockfile import Lock, LockEntry, lock_path_for
 from reconciler.plan.model import Action, Basis, Plan
+from reconciler.planfile import saved_changes
 from reconciler.refresh import Snapshot, plan_from, read_snapshot
 from reconciler.remote.client import ApiClient
 from reconciler.remote.state import read_remote
@@ -65,8 +67,10 @@ def apply(
     confirm: Callable[[Plan], bool],
     saved: tuple[dict[str, Any], Basis] | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    interrupt: Interrupt | None = None,
 ) -> tuple[Plan, ApplyResult]:
     """Carry out the plan for the manifest (or the saved plan), under the state lock."""
+    interrupt = interrupt or Interrupt()
     lock_file = lock_path_for(manifest_path)
     state_lock = StateLock(lock_file)
     lock_id = state_lock.acquire("apply", timeout=options.lock_timeout, sleep=sleep)
@@ -88,8 +92,10 @@ def apply(
             snapshot = replace(snapshot, remote=read_remote(client))
         snapshot = replace(snapshot, lock=book.state)
         plan = plan_from(snapshot, options.targets)
+        changes = plan.changes
         if saved is not None:
             check_stale(saved[0], saved[1], lock_before, snapshot.manifest, snapshot.remote, plan)
+            changes = saved_changes(saved[0])  # exactly what was reviewed, not the plan made just now
         show_plan(plan)
         if not plan.safe and not options.force:
             raise PlanUnsafe("the plan is unsafe (" + "; ".join(plan.unsafe) + "); re-run with --force to apply it")
@@ -107,8 +113,11 @@ def apply(
                 timeout=options.timeout,
                 poll=options.poll,
                 sleep=sleep,
+                stop=interrupt.stop,
             )
-            result = executor.run(plan.changes)
+            interrupt.executing(lambda: executor.in_flight, book.quiet, lambda: state_lock.release(lock_id))
+            result = executor.run(changes)
+        interrupt.finished()
         _settle(book, plan, snapshot, options.targets)
         return plan, result
     finally:

@@ -8,6 +8,7 @@ from reconciler.errors import StalePlan
 from reconciler.lockfile import Lock
 from reconciler.model import Manifest
 from reconciler.plan.model import Basis, Plan
+from reconciler.plan.planner import field_paths
 from reconciler.remote.state import RemoteImport
 
 
@@ -45,6 +46,13 @@ def check_stale(
             note = f"import {before.get('id')} changed remotely"
             if not any(note in m for m in moved):
                 moved.append(note)
+    # What apply sends is the saved plan's: any value of the manifest or a CSV that moved since is named.
+    fresh_after = {c.key: c.after for c in fresh.changes}
+    for change in saved["plan"]["changes"]:
+        after, now_after = change.get("after"), fresh_after.get(change["key"])
+        if after and now_after and after != now_after:
+            for path in field_paths(after, now_after):
+                moved.append(f"{change['key']}: {path} changed in the manifest or its CSV since the plan was made")
     planned = {(c["key"], c["action"]) for c in saved["plan"]["changes"] if c["action"] != "noop"}
     current = {(c.key, c.action.value) for c in fresh.actionable}
     if not moved and planned != current:

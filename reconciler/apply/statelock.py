@@ -9,8 +9,10 @@ reported as stale, with the force-unlock command to run.
 from __future__ import annotations
 
 import getpass
+import hashlib
 import json
 import os
+import re
 import socket
 import time
 import uuid
@@ -22,6 +24,10 @@ from pathlib import Path
 from reconciler.errors import LockHeld, ReconcilerError
 
 HELD_SUFFIX = ".held"
+UNREADABLE_PREFIX = "unreadable-"
+WRITE_GRACE = 2.0  # seconds an unreadable lock file is taken for one being written, not one left by a kill
+# Ids go into a shell command in the messages: anything else (a `?` is a glob) counts as unreadable.
+_SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,14 +67,31 @@ class StateLock:
         self.path = lockfile.with_name(lockfile.name + HELD_SUFFIX)
 
     def holder(self) -> dict[str, object] | None:
+        """The holder's info; None when no lock is held. An unreadable lock gets an id for force-unlock."""
         try:
-            return json.loads(self.path.read_text(encoding="utf-8"))
+            raw = self.path.read_bytes()
         except FileNotFoundError:
             return None
-        except (OSError, ValueError):
-            return {"id": "?", "note": "unreadable lock file"}
+        except OSError:
+            raw = None
+        try:
+            info = json.loads(raw) if raw is not None else None
+        except ValueError:
+            info = None
+        if isinstance(info, dict) and isinstance(info.get("id"), str) and _SAFE_ID.fullmatch(info["id"]):
+            return info
+        # An apply killed between creating the file and writing it leaves it empty. The id names these
+        # exact bytes, so force-unlock cannot remove a lock that has since been written properly.
+        digest = hashlib.sha256(raw or b"").hexdigest()[:12]
+        return {"id": f"{UNREADABLE_PREFIX}{digest}", "note": "unreadable lock file"}
 
     def _describe(self, info: dict[str, object]) -> str:
+        if info.get("note"):
+            return (
+                f"the state lock {self.path} is held but unreadable (empty or not lock JSON: an apply was killed "
+                f"while taking it, or one is taking it right now): check no apply is running, then run "
+                f"`websets-reconciler force-unlock {info.get('id')}`"
+            )
         text = (
             f"the state lock {self.path} is held by {info.get('who')} (pid {info.get('pid')} on {info.get('host')}, "
             f"{info.get('operation')} since {info.get('created')}, lock id {info.get('id')})"
@@ -98,17 +121,35 @@ class StateLock:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
                 held = self.holder() or {}
-                if time.monotonic() >= deadline:
+                if time.monotonic() >= deadline and not self._being_written(held):
                     raise LockHeld(self._describe(held), held) from None
                 sleep(min(0.5, max(deadline - time.monotonic(), 0.01)))
                 continue
             except OSError as exc:
                 raise ReconcilerError(f"{self.path}: cannot create the state lock: {exc.strerror}") from None
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(asdict(info), f, indent=2, sort_keys=True)
-                f.flush()
-                os.fsync(f.fileno())
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as f:
+                    json.dump(asdict(info), f, indent=2, sort_keys=True)
+                    f.flush()
+                    os.fsync(f.fileno())
+            except BaseException as exc:
+                # An empty lock would block every later apply until someone force-unlocks it.
+                self.path.unlink(missing_ok=True)
+                if isinstance(exc, OSError):
+                    raise ReconcilerError(f"{self.path}: cannot write the state lock: {exc.strerror}") from None
+                raise
             return info.id
+
+    def _being_written(self, held: dict[str, object]) -> bool:
+        # Another acquire creates the file, then writes it: for that moment it reads as unreadable.
+        if not held.get("note"):
+            return False
+        try:
+            return time.time() - self.path.stat().st_mtime < WRITE_GRACE
+        except FileNotFoundError:
+            return True  # released meanwhile: try again at once
+        except OSError:
+            return False
 
     def release(self, lock_id: str) -> None:
         """Remove the lock if it is still the one we took."""

@@ -21,6 +21,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from reconciler.files import RefusedFile, open_regular
+
 MAX_BYTES = 50_000_000
 MAX_REPORTED = 5  # per kind of problem and file; the rest are counted
 _READ_CHUNK = 1 << 20
@@ -91,6 +93,11 @@ def looks_like_url_column(name: str) -> bool:
     return bool(_URL_HEADER.match(re.sub(r"[\s\-]+", "_", name.strip().lower())))
 
 
+def _names(header: Sequence[str]) -> str:
+    """Header names for a one-line message: a name holding a newline or another control is escaped."""
+    return ", ".join(name if name.isprintable() else repr(name)[1:-1] for name in header)
+
+
 def resolve_identifier(header: Sequence[str], spec: Identifier) -> tuple[int | None, str | None]:
     """The column index for an identifier spec, or an error message."""
     if isinstance(spec, int):
@@ -106,16 +113,16 @@ def resolve_identifier(header: Sequence[str], spec: Identifier) -> tuple[int | N
         folded = [i for i, name in enumerate(header) if name.strip().lower() == spec.strip().lower()]
         if len(folded) == 1:
             return folded[0], None
-        return None, f"identifier column {spec!r} is not in the header ({', '.join(header)})"
+        return None, f"identifier column {spec!r} is not in the header ({_names(header)})"
     candidates = [i for i, name in enumerate(header) if looks_like_url_column(name)]
     if len(candidates) == 1:
         return candidates[0], None
     if not candidates:
         return None, (
-            f"no column of the header ({', '.join(header)}) names a URL; set csv.identifier to the column "
+            f"no column of the header ({_names(header)}) names a URL; set csv.identifier to the column "
             "that holds each record's URL"
         )
-    names = ", ".join(header[i] for i in candidates)
+    names = _names([header[i] for i in candidates])
     return None, f"several columns could be the identifier ({names}); set csv.identifier to one of them"
 
 
@@ -138,25 +145,41 @@ class _Tally:
         return list(self.kept)
 
 
-def _first_invalid_utf8(path: str | os.PathLike[str]) -> tuple[int, int]:
+def _other_delimiter(header: Sequence[str]) -> str | None:
+    """A message when a one-column header looks like several columns split by ';' or a tab."""
+    if len(header) != 1:
+        return None
+    kind = "tab" if "\t" in header[0] else "semicolon" if ";" in header[0] else None
+    if kind is None:
+        return None
+    shown = header[0] if len(header[0]) <= 60 else header[0][:60] + "..."
+    return f"the file looks {kind}-delimited (its header is one column, {shown!r}); CSV files must be comma-separated"
+
+
+def _first_invalid_utf8(f: io.BufferedReader) -> tuple[int, int]:
     """The line and byte offset of the first byte that is not UTF-8 (the decoder runs ahead of csv)."""
     decoder = codecs.getincrementaldecoder("utf-8")()
     line, offset = 1, 0
-    with open(path, "rb") as f:
-        while chunk := f.read(_READ_CHUNK):
-            try:
-                decoder.decode(chunk)
-            except UnicodeDecodeError as exc:
-                bad = max(exc.start - (len(exc.object) - len(chunk)), 0)
-                return line + chunk[:bad].count(b"\n"), offset + bad
-            line += chunk.count(b"\n")
-            offset += len(chunk)
+    while chunk := f.read(_READ_CHUNK):
+        try:
+            decoder.decode(chunk)
+        except UnicodeDecodeError as exc:
+            bad = max(exc.start - (len(exc.object) - len(chunk)), 0)
+            return line + chunk[:bad].count(b"\n"), offset + bad
+        line += chunk.count(b"\n")
+        offset += len(chunk)
     return line, offset
 
 
 def inspect_csv(path: str | os.PathLike[str], identifiers: Sequence[Identifier] = (None,)) -> CsvFacts:
     """Read the file once and return its facts, checking each identifier spec against it."""
-    with open(path, "rb") as raw_file:
+    try:
+        fd = open_regular(path)
+    except RefusedFile as exc:
+        return CsvFacts("", 0, 0, (), (CsvProblem(0, str(exc)),))
+    except OSError as exc:
+        return CsvFacts("", 0, 0, (), (CsvProblem(0, f"cannot read the file: {exc.strerror}"),))
+    with open(fd, "rb") as raw_file:
         size = os.fstat(raw_file.fileno()).st_size
         if size > MAX_BYTES:
             return CsvFacts("", size, 0, (), (CsvProblem(0, f"the file is {size:,} bytes; the limit is 50,000,000"),))
@@ -170,12 +193,17 @@ def inspect_csv(path: str | os.PathLike[str], identifiers: Sequence[Identifier] 
         ragged = _Tally()
         resolved: dict[Identifier, tuple[int | None, str | None]] = {}
         empties: dict[int, _Tally] = {}
+        not_utf8 = False
         try:
             for row in reader:
                 if not row:
                     continue
                 if header is None:
                     header, header_line = row, reader.line_num
+                    delimiter = _other_delimiter(header)
+                    if delimiter:
+                        problems.append(CsvProblem(header_line, delimiter))
+                        identifiers = ()  # the columns are unknown, so no identifier can be checked
                     resolved = {spec: resolve_identifier(header, spec) for spec in identifiers}
                     empties = {index: _Tally() for index, _ in resolved.values() if index is not None}
                     width = len(header)
@@ -187,11 +215,14 @@ def inspect_csv(path: str | os.PathLike[str], identifiers: Sequence[Identifier] 
                     if index >= len(row) or not row[index].strip():
                         tally.add(reader.line_num, f"record has no value in identifier column {header[index]!r}")
         except UnicodeDecodeError:
-            line, offset = _first_invalid_utf8(path)
-            problems.append(CsvProblem(line, f"the file is not valid UTF-8 (byte {offset:,})"))
+            not_utf8 = True
         except csv.Error as exc:
             problems.append(CsvProblem(reader.line_num, f"the file is not valid CSV: {exc}"))
         hashing.drain()
+        if not_utf8:  # rare: a second look at the same open file, to say where
+            raw_file.seek(0)
+            line, offset = _first_invalid_utf8(raw_file)
+            problems.append(CsvProblem(line, f"the file is not valid UTF-8 (byte {offset:,})"))
     if not problems:
         if header is None:
             problems.append(CsvProblem(0, "the file is empty: it needs a header and at least one record"))

@@ -1,6 +1,6 @@
 """Manifest file -> desired state, with every problem reported at its file, line and field.
 
-websets.yaml --load_yaml--> values + positions --schema--> issues
+websets.yaml --read_yaml--> values + positions --schema--> issues
                                   |                          |
                           semantics (paths, stamps) -> CSV inspection, once per file
                                   |
@@ -9,6 +9,7 @@ websets.yaml --load_yaml--> values + positions --schema--> issues
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 from collections import defaultdict
@@ -17,17 +18,19 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.errors import Diagnostic, ManifestInvalid
+from reconciler.files import RefusedFile, read_regular, refuse_unless_regular
 from reconciler.manifest.csvinspect import CsvFacts, Identifier, inspect_csv
 from reconciler.manifest.schema import schema_issues
-from reconciler.manifest.yamlload import Path_, Positions, YamlError, load_yaml
+from reconciler.manifest.yamlload import Path_, Position, Positions, YamlError, read_yaml
 from reconciler.model import CsvFile, DesiredImport, Entity, Manifest, Safety, is_reserved
 
 _WINDOWS_ABSOLUTE = re.compile(r"^[A-Za-z]:")
+MAX_MANIFEST_BYTES = 16_000_000  # ten thousand imports take about 1 MB
 
 
 def dotted(path: Path_) -> str:
-    """`('imports', 'a', 'csv')` -> `imports.a.csv`."""
-    return ".".join(str(p) for p in path)
+    """`('imports', 'a', 'csv')` -> `imports.a.csv`; a key holding a newline or another control is escaped."""
+    return ".".join(part if part.isprintable() else repr(part)[1:-1] for part in map(str, path))
 
 
 class _Report:
@@ -40,7 +43,9 @@ class _Report:
         self.bad_paths: set[Path_] = set()
 
     def at(self, path: Path_, message: str, *, key: bool = False) -> None:
-        position = self.positions.of_key(path) if key else self.positions.of_value(path)
+        self.at_position(path, self.positions.of_key(path) if key else self.positions.of_value(path), message)
+
+    def at_position(self, path: Path_, position: Position, message: str) -> None:
         self.items.append(Diagnostic(self.file, position.line, position.column, dotted(path), message))
         self.bad_paths.add(path)
 
@@ -74,28 +79,43 @@ def _csv_location(root: Path, real_root: Path, raw: str) -> tuple[Path | None, s
         return None, f"{raw!r} contains '\\'; use '/' between folders"
     if os.path.normpath(raw).split(os.sep)[0] == "..":
         return None, f"{raw!r} leaves the manifest's folder; CSV files must be inside it"
-    target = (root / raw).resolve()
+    try:
+        target = (root / raw).resolve()
+    except RuntimeError:  # Python < 3.13 reports a loop of symbolic links so
+        return None, f"{raw!r} is a loop of symbolic links"
+    except OSError as exc:
+        return None, f"{raw!r} cannot be resolved: {exc.strerror}"
     if not target.is_relative_to(real_root):
         return None, f"{raw!r} resolves outside the manifest's folder through a symbolic link"
-    if not target.exists():
+    try:
+        refuse_unless_regular(target.stat().st_mode)
+    except FileNotFoundError:
         return None, f"{raw!r} does not exist"
-    if not target.is_file():
-        return None, f"{raw!r} is not a regular file"
+    except RefusedFile as exc:
+        return None, f"{raw!r} is {exc}"
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return None, f"{raw!r} is a loop of symbolic links"
+        return None, f"{raw!r} cannot be read: {exc.strerror}"
     return target, None
 
 
 def _read_text(path: Path) -> str:
+    file = str(path)
     try:
-        data = path.read_bytes()
+        data = read_regular(path, MAX_MANIFEST_BYTES)
     except FileNotFoundError:
-        raise ManifestInvalid([Diagnostic(str(path), 0, 0, "", "the manifest does not exist")]) from None
+        raise ManifestInvalid([Diagnostic(file, 0, 0, "", "no such file")]) from None
+    except RefusedFile as exc:
+        raise ManifestInvalid([Diagnostic(file, 0, 0, "", str(exc))]) from None
     except OSError as exc:
-        raise ManifestInvalid([Diagnostic(str(path), 0, 0, "", f"cannot read the manifest: {exc.strerror}")]) from None
+        reason = "a loop of symbolic links" if exc.errno == errno.ELOOP else exc.strerror
+        raise ManifestInvalid([Diagnostic(file, 0, 0, "", f"cannot read the manifest: {reason}")]) from None
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        raise ManifestInvalid([Diagnostic(str(path), line, 0, "", "the manifest is not valid UTF-8")]) from None
+        raise ManifestInvalid([Diagnostic(file, line, 0, "", "the manifest is not valid UTF-8")]) from None
 
 
 def load_manifest(manifest_path: str | os.PathLike[str]) -> Manifest:
@@ -104,18 +124,22 @@ def load_manifest(manifest_path: str | os.PathLike[str]) -> Manifest:
     file = str(manifest_path)
     text = _read_text(path)
     try:
-        document, positions = load_yaml(text)
+        loaded = read_yaml(text)
     except YamlError as exc:
         p = exc.position
         raise ManifestInvalid([Diagnostic(file, p.line, p.column, dotted(exc.path), str(exc))]) from None
+    document, positions = loaded.value, loaded.positions
     report = _Report(file, positions)
+    for problem in loaded.problems:
+        report.at_position(problem.path, problem.position, str(problem))
     if not isinstance(document, dict):
         report.at((), "the manifest must be a mapping with version, owner and imports")
         raise ManifestInvalid(report.items)
     for bad in _non_string_keys(document):
         report.at(bad, f"keys must be strings; quote {bad[-1]!r}", key=True)
     for issue_path, at_key, message in schema_issues(document):
-        report.at(issue_path, message, key=at_key)
+        if issue_path not in loaded.described:
+            report.at(issue_path, message, key=at_key)
     manifest = _build(document, path, report)
     if report.items:
         raise ManifestInvalid(report.items)

@@ -10,6 +10,7 @@ from importlib import resources
 from typing import Any
 
 import jsonschema
+from referencing import Registry, Resource
 
 _TYPE_NAMES = {
     "object": "a mapping",
@@ -30,8 +31,27 @@ def schema(name: str) -> dict[str, Any]:
 
 
 @cache
+def validator(name: str) -> jsonschema.Draft202012Validator:
+    """A validator of a packaged schema, in which `$ref`s to the other packaged schemas resolve."""
+    folder = resources.files("reconciler.schemas")
+    names = sorted(f.name.removesuffix(".schema.json") for f in folder.iterdir() if f.name.endswith(".schema.json"))
+    registry: Registry = Registry().with_resources((schema(n)["$id"], Resource.from_contents(schema(n))) for n in names)
+    return jsonschema.Draft202012Validator(schema(name), registry=registry)
+
+
+def first_error(name: str, document: Any) -> str | None:
+    """The first violation of a packaged schema, by path, as `field.path: message` on one line; None if valid."""
+    errors = sorted(validator(name).iter_errors(document), key=lambda e: [(type(p) is int, p) for p in e.path])
+    if not errors:
+        return None
+    first = errors[0]
+    path = ".".join(str(p) for p in first.absolute_path) or "(top level)"
+    message = first.message if len(first.message) <= 200 else first.message[:200] + "..."
+    return f"{path}: {message}"
+
+
 def _validator() -> jsonschema.Draft202012Validator:
-    return jsonschema.Draft202012Validator(schema("manifest"))
+    return validator("manifest")
 
 
 def describe(value: Any) -> str:
@@ -97,7 +117,10 @@ def _translate(error: jsonschema.ValidationError) -> Iterator[Issue]:
         hint = f' (quote it to make it a string: "{value}")' if spec == "string" and scalar else ""
         yield path, False, f"must be {_expected(spec)}, not {describe(value)}{hint}"
     elif kind == "enum":
-        yield path, False, f"{value!r} is not one of {', '.join(map(str, spec))}"
+        choices = [str(choice) for choice in spec]
+        close = difflib.get_close_matches(str(value), choices, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        yield path, False, f"{value!r} is not one of {', '.join(choices)}{hint}"
     elif kind == "const":
         yield path, False, f"must be {spec!r}, not {describe(value)}"
     elif kind == "pattern":

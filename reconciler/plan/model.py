@@ -41,6 +41,7 @@ class Reason(str, Enum):
     REMOTE_FAILED = "remote_failed"  # replace: processing failed
     REMOTE_CANCELED = "remote_canceled"  # replace
     UPLOAD_EXPIRED = "upload_expired"  # replace: still pending after its upload window
+    UPLOAD_MISSING = "upload_missing"  # replace: pending, and no record that its upload was accepted
     KEY_REMOVED = "key_removed"  # delete: the key left the manifest and pruning is on
     IN_SYNC = "in_sync"  # noop
 
@@ -59,6 +60,7 @@ _REASON_TEXT = {
     Reason.REMOTE_FAILED: "the remote import failed processing",
     Reason.REMOTE_CANCELED: "the remote import was canceled",
     Reason.UPLOAD_EXPIRED: "the remote import never received its upload and its upload window has passed",
+    Reason.UPLOAD_MISSING: "the remote import is pending and this tool has no record that its upload was accepted",
     Reason.KEY_REMOVED: "the key was removed from the manifest",
     Reason.IN_SYNC: "in sync",
 }

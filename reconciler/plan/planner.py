@@ -1,7 +1,13 @@
 """The planner: (desired, remote, lock) -> Plan. Pure: no I/O, no clock (`now` is an argument).
 
-Ownership: a remote import is managed when its stamps name our owner, or when the lockfile records its
-id (stamps edited away in the dashboard do not orphan it). Everything else is counted and left alone.
+Ownership comes from the remote stamps alone: an import is managed when its owner stamp names our owner.
+It then stands for the key its key stamp names, or, where that stamp was edited away, for the key the
+lockfile records it under. A lockfile entry naming an import stamped with another owner, or with none,
+is refused (LockfileError): the tool never changes an import that is not stamped as ours. Everything else
+is counted and left alone.
+
+An upload is known to have been accepted only for the import the lockfile records under its key (entries
+are written after the upload): any other `pending` import may never receive its CSV, so it is replaced.
 """
 
 from __future__ import annotations
@@ -13,14 +19,15 @@ from typing import Any
 
 from deepdiff import DeepDiff
 
-from reconciler.errors import ConfigError, RemoteStateError
-from reconciler.lockfile import Lock, LockEntry
+from reconciler.errors import ConfigError, LockfileError, RemoteStateError
+from reconciler.lockfile import LOCK_NAME, Lock, LockEntry
 from reconciler.model import (
     STAMP_IDENTIFIER,
     STAMP_KEY,
     STAMP_OWNER,
     STAMP_SHA256,
     DesiredImport,
+    Entity,
     Manifest,
 )
 from reconciler.plan.model import Action, Basis, Change, Origin, Orphan, Plan, Reason, get_path
@@ -56,6 +63,30 @@ def desired_snapshot(d: DesiredImport) -> dict[str, Any]:
     }
 
 
+def desired_from_after(desired: DesiredImport, after: dict[str, Any] | None) -> DesiredImport:
+    """`desired` carrying the values of a change's `after` side: what apply sends is what the plan showed,
+    even when the plan was saved and the manifest has moved since (where the file is stays the manifest's)."""
+    if after is None:
+        return desired
+    csv = after["csv"]
+    return replace(
+        desired,
+        title=after["title"],
+        entity=Entity.from_api(after["entity"]) or desired.entity,
+        metadata=dict(after["metadata"]),
+        protected=after["protected"],
+        csv=replace(
+            desired.csv,
+            sha256=csv["sha256"],
+            size=csv["size"],
+            records=csv["records"],
+            columns=csv["columns"],
+            identifier=csv["identifier"],
+            identifier_name=csv["identifier_name"],
+        ),
+    )
+
+
 def remote_snapshot(r: RemoteImport, base: LockEntry | None) -> dict[str, Any]:
     csv: dict[str, Any] = {"sha256": r.sha256, "records": int(r.count), "identifier": r.identifier}
     if base is not None and base.sha256 == r.sha256:
@@ -73,7 +104,8 @@ def remote_snapshot(r: RemoteImport, base: LockEntry | None) -> dict[str, Any]:
     return snapshot
 
 
-def _field_paths(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+def field_paths(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """The dotted paths at which two snapshots differ, sorted."""
     if before == after:  # the common case, and DeepDiff is costly per call
         return []
     diff = DeepDiff(before, after, view="tree")
@@ -127,13 +159,17 @@ def _recorded(r: RemoteImport, base: LockEntry | None) -> tuple[str | None, int 
     return sha, ident
 
 
-def _replace_reason(r: RemoteImport, sha: str | None, ident: int | None, d: DesiredImport, now: float) -> Reason | None:
+def _replace_reason(
+    r: RemoteImport, sha: str | None, ident: int | None, d: DesiredImport, uploaded: bool, now: float
+) -> Reason | None:
     if r.status == "failed":
         return Reason.REMOTE_FAILED
     if r.status == "canceled":
         return Reason.REMOTE_CANCELED
     if r.upload_expired(now):
         return Reason.UPLOAD_EXPIRED
+    if r.status == "pending" and not uploaded:
+        return Reason.UPLOAD_MISSING
     if sha != d.csv.sha256:
         return Reason.CSV_CHANGED
     if r.entity != d.entity:
@@ -141,6 +177,9 @@ def _replace_reason(r: RemoteImport, sha: str | None, ident: int | None, d: Desi
     if ident != d.csv.identifier:
         return Reason.IDENTIFIER_CHANGED
     return None
+
+
+_REMOTE_STATUS_REASONS = (Reason.REMOTE_FAILED, Reason.REMOTE_CANCELED, Reason.UPLOAD_EXPIRED, Reason.UPLOAD_MISSING)
 
 
 def _change_for(owner: str, d: DesiredImport, r: RemoteImport | None, base: LockEntry | None, now: float) -> Change:
@@ -156,9 +195,9 @@ def _change_for(owner: str, d: DesiredImport, r: RemoteImport | None, base: Lock
     was = None
     if base is not None:
         was = _comparable(base.title, base.entity.to_api(), dict(base.metadata), base.sha256, base.identifier)
-    fields = _field_paths(have, want)
-    reason = _replace_reason(r, sha, ident, d, now)
-    if reason in (Reason.REMOTE_FAILED, Reason.REMOTE_CANCELED, Reason.UPLOAD_EXPIRED):
+    fields = field_paths(have, want)
+    reason = _replace_reason(r, sha, ident, d, base is not None and base.id == r.id, now)
+    if reason in _REMOTE_STATUS_REASONS:
         return Change(
             d.key, Action.REPLACE, reason, r.id, before, after, ("status", *fields), Origin.REMOTE, d.protected
         )
@@ -187,13 +226,24 @@ def build_plan(
     recorded = {entry.id: key for key, entry in entries.items()}
     claims: dict[str, list[RemoteImport]] = defaultdict(list)
     unmanaged = 0
+    foreign: list[str] = []
     for r in remote:
-        if r.owner == owner and r.key:
+        if r.owner != owner:
+            unmanaged += 1
+            if r.id in recorded:
+                found = f"stamped with owner {r.owner!r}" if r.owner else "carries no owner stamp"
+                foreign.append(f"{recorded[r.id]} records import {r.id}, which {found}")
+        elif r.key:
             claims[r.key].append(r)
         elif r.id in recorded:
             claims[recorded[r.id]].append(r)
         else:
             unmanaged += 1
+    if foreign:
+        raise LockfileError(
+            f"{LOCK_NAME}: {'; '.join(sorted(foreign))}; refusing to plan: the tool never changes an import that "
+            f"is not stamped with owner {owner!r}. Remove the entry from {LOCK_NAME} if the import is not yours"
+        )
     if entries and not claims:
         raise RemoteStateError(
             f"the listing holds none of the {len(entries)} imports the lockfile records and none stamped "
@@ -248,7 +298,10 @@ def build_plan(
     if targets is not None:
         changes = [c for c in changes if c.key in targets]
         orphans = [o for o in orphans if o.key in targets]
-    adopted = tuple(sorted(k for k, r in current.items() if k not in entries or entries[k].id != r.id))
+    replaced = {c.key for c in changes if c.action is Action.REPLACE}  # their new import is what gets recorded
+    adopted = tuple(
+        sorted(k for k, r in current.items() if (k not in entries or entries[k].id != r.id) and k not in replaced)
+    )
     basis = Basis(
         lock_lineage=lock.lineage if lock else None,
         lock_serial=lock.serial if lock else None,

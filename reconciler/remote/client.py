@@ -4,29 +4,38 @@ Retried: GET, DELETE and PATCH (repeating them has the same effect) on 429, 5xx 
 with capped exponential backoff and full jitter, honouring Retry-After. A POST is retried only on 429
 (the request was refused before any work); any other failure of a POST is an `OutcomeUnknown` that the
 caller resolves by looking for the create's operation stamp. One `Pause` is shared by every request of
-a run, so a 429 slows all workers down, not just the one that met it.
+a run, so a 429 slows all workers down, not just the one that met it. An upload PUT is retried like the
+idempotent calls, but only while its URL is valid (the upload host refuses a second PUT that lands).
+
+Every answer is checked before it is used (`answers`): one that is not JSON or lacks what the tool
+relies on is an ApiError naming the request, never a traceback further on.
 
 The API key travels only in the x-api-key header to the API host; uploads go through a separate
-client that never carries it, and no message ever includes the key or an upload URL.
+client that never carries it. The key and each upload URL are registered with `redact`, so no message
+includes them even when a server echoes them back.
 """
 
 from __future__ import annotations
 
 import email.utils
-import ipaddress
+import hashlib
 import os
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 from urllib.parse import urlsplit
 
 import httpx
 
 from reconciler import __version__
-from reconciler.errors import ApiError, ConfigError, TransportError
+from reconciler.errors import ApiError, ConfigError, CsvChanged, TransportError
+from reconciler.files import open_regular
+from reconciler.model import CsvFile
+from reconciler.redact import redact, register, register_url, register_userinfo
+from reconciler.remote.answers import create_problem, import_problem, is_loopback, page_problem, parse_time
 
 IMPORTS = "/websets/v0/imports"
 DEFAULT_BASE_URL = "https://api.exa.ai"
@@ -35,6 +44,13 @@ _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 
 class OutcomeUnknown(TransportError):
     """A create whose effect is unknown: it may or may not have been made."""
+
+    @classmethod
+    def answered(cls, operation: str, status: int, message: str, request_id: str | None) -> OutcomeUnknown:
+        """An answer that does not say what was made: a 5xx, or a 2xx that cannot be used."""
+        error = cls(operation, message)
+        ApiError.__init__(error, operation, status, message, request_id)
+        return error
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,17 +84,16 @@ class Pause:
 
 def check_base_url(base_url: str) -> str:
     """Refuse plain http:// except to a loopback address, so the key never crosses a network in clear."""
-    parts = urlsplit(base_url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"EXA_BASE_URL must be an http(s) URL, not {base_url!r}")
-    if parts.scheme == "http":
+    shown = redact(repr(base_url))  # a password or token written into the URL stays out of the message
+    try:
+        parts = urlsplit(base_url)
         host = parts.hostname
-        try:
-            loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
-        except ValueError:
-            loopback = False
-        if not loopback:
-            raise ConfigError(f"EXA_BASE_URL {base_url!r} uses plain http; only https, or http to a loopback address")
+    except ValueError:
+        raise ConfigError(f"EXA_BASE_URL must be an http(s) URL, not {shown}") from None
+    if parts.scheme not in ("http", "https") or not host:
+        raise ConfigError(f"EXA_BASE_URL must be an http(s) URL, not {shown}")
+    if parts.scheme == "http" and not is_loopback(host):
+        raise ConfigError(f"EXA_BASE_URL {shown} uses plain http; only https, or http to a loopback address")
     return base_url.rstrip("/")
 
 
@@ -98,7 +113,8 @@ def _retry_after(response: httpx.Response, now: float) -> float | None:
 
 
 def error_message(response: httpx.Response) -> str:
-    """A one-line message from any error body: the API's JSON shapes, or text, or the reason phrase."""
+    """A one-line message from any error body: the API's JSON shapes, or text, or the reason phrase.
+    Secrets are removed before the text is shortened, so no cut can leave part of one behind."""
     try:
         body = response.json()
     except ValueError:
@@ -106,17 +122,49 @@ def error_message(response: httpx.Response) -> str:
     if isinstance(body, dict):
         error = body.get("error")
         if isinstance(error, dict) and error.get("message"):
-            return " ".join(str(error["message"]).split())
+            return redact(" ".join(str(error["message"]).split()))
         if isinstance(body.get("message"), str):
-            return " ".join(body["message"].split())
+            return redact(" ".join(body["message"].split()))
         if isinstance(error, str):
-            return error
-    text = " ".join(response.text.split())[:200] if response.content else ""
+            return redact(" ".join(error.split()))
+    text = redact(" ".join(response.text.split()))[:200] if response.content else ""
     return text or response.reason_phrase or "no message"
 
 
+def _request_id(response: httpx.Response) -> str | None:
+    return response.headers.get("X-Request-Id") or response.headers.get("x-amz-request-id")
+
+
+def _object_problem(answer: Any) -> str | None:
+    return None if type(answer) is dict else "the answer: not an object"
+
+
+def _verified(f: IO[bytes], csv: CsvFile, chunk: int = 1 << 20) -> Iterator[bytes]:
+    """The file's bytes, hashed as they are read. The last chunk is held back until the whole file has
+    matched the planned size and sha256, so a changed file never reaches the upload host complete."""
+    digest = hashlib.sha256()
+    total = 0
+    held = b""
+    while data := f.read(chunk):
+        total += len(data)
+        if total > csv.size:
+            now = max(total, os.fstat(f.fileno()).st_size)
+            raise CsvChanged(csv.display, f"{csv.size:,} -> {now:,} bytes")
+        digest.update(data)
+        if held:
+            yield held
+        held = data
+    if total != csv.size:
+        raise CsvChanged(csv.display, f"{csv.size:,} -> {total:,} bytes")
+    found = digest.hexdigest()
+    if found != csv.sha256:
+        raise CsvChanged(csv.display, f"sha256 {csv.sha256[:12]}… -> {found[:12]}…")
+    yield held
+
+
 class ApiClient:
-    """The Imports API over httpx. `sleep` and `rng` exist so tests can turn backoff off."""
+    """The Imports API over httpx. `sleep`, `rng` and `now` (wall-clock time) exist so tests can turn
+    backoff off and move time."""
 
     def __init__(
         self,
@@ -130,7 +178,10 @@ class ApiClient:
         rng: Callable[[], float] = random.random,
         pause: Pause | None = None,
         max_connections: int = 32,
+        now: Callable[[], float] = time.time,
     ) -> None:
+        register(api_key)
+        register_userinfo(base_url)
         self.base_url = check_base_url(base_url)
         limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
         common: dict[str, Any] = {
@@ -143,7 +194,7 @@ class ApiClient:
         self._http = httpx.Client(base_url=self.base_url, headers={**agent, "x-api-key": api_key}, **common)
         self._upload_http = httpx.Client(headers=agent, **common)
         self.retry = retry or RetryPolicy()
-        self._sleep, self._rng = sleep, rng
+        self._sleep, self._rng, self._now = sleep, rng, now
         self.pause = pause or Pause(sleep)
         self.requests = 0  # requests sent, retries included
         self._count_lock = threading.Lock()
@@ -173,7 +224,7 @@ class ApiClient:
         params: dict[str, Any] = {"limit": limit}
         if cursor:
             params["cursor"] = cursor
-        return self._call("GET", IMPORTS, params=params)
+        return self._call("GET", IMPORTS, check=page_problem, params=params)
 
     def get(self, import_id: str) -> dict[str, Any]:
         return self._call("GET", f"{IMPORTS}/{import_id}")
@@ -183,32 +234,49 @@ class ApiClient:
 
     def delete(self, import_id: str) -> dict[str, Any] | None:
         """Delete; None when a retry found it already gone (an earlier attempt's answer was lost)."""
-        return self._call("DELETE", f"{IMPORTS}/{import_id}", gone_ok=True)
+        return self._call("DELETE", f"{IMPORTS}/{import_id}", check=_object_problem, gone_ok=True)
 
     def create(self, body: dict[str, Any]) -> dict[str, Any]:
-        """Create once; raise OutcomeUnknown when the import may or may not exist afterwards."""
-        return self._call("POST", IMPORTS, json=body)
+        """Create once; raise OutcomeUnknown when the import may or may not exist afterwards, including
+        when the answer cannot be used (no usable upload URL): the caller cleans up by the stamp."""
+        return self._call("POST", IMPORTS, check=create_problem, json=body)
 
-    def upload(self, upload_url: str, path: str, size: int, import_id: str) -> None:
-        """PUT the file's bytes, streamed from disk, to the upload URL, without the API key."""
+    def upload(self, upload_url: str, csv: CsvFile, import_id: str, *, valid_until: str | None = None) -> None:
+        """PUT exactly the bytes the plan hashed to the upload URL, streamed from disk, without the API key.
+
+        Retried on 429 (through the shared pause), 5xx and lost connections, but never past `valid_until`.
+        Raises CsvChanged (not retried) when the file is not what was planned, OutcomeUnknown when no
+        answer came, and ApiError for a refusal (403: the URL was used already, or expired).
+        """
         operation = f"upload of the CSV for {import_id}"
-        self.pause.wait()
-        self._count()
-        try:
-            with open(path, "rb") as f:
-                response = self._upload_http.put(
-                    upload_url,
-                    content=_stream(f),
-                    headers={"Content-Type": "text/csv", "Content-Length": str(size)},
-                )
-        except httpx.HTTPError as exc:
-            raise OutcomeUnknown(operation, type(exc).__name__) from None
-        except OSError as exc:
-            raise ApiError(operation, 0, f"cannot read the CSV: {exc.strerror}", None) from None
-        if response.status_code >= 300:
-            raise ApiError(
-                operation, response.status_code, error_message(response), response.headers.get("X-Request-Id")
-            )
+        register_url(upload_url)
+        deadline = parse_time(valid_until)
+        for attempt in range(self.retry.attempts):
+            self.pause.wait()
+            self._count()
+            response = None
+            try:
+                with open(open_regular(csv.absolute), "rb") as f:
+                    response = self._upload_http.put(
+                        upload_url,
+                        content=_verified(f, csv),
+                        headers={"Content-Type": "text/csv", "Content-Length": str(csv.size)},
+                    )
+            except httpx.HTTPError as exc:
+                error: ApiError = OutcomeUnknown(operation, type(exc).__name__)
+            except OSError as exc:
+                raise ApiError(operation, 0, f"cannot read {csv.display}: {exc.strerror}", None) from None
+            else:
+                if response.status_code < 300:
+                    return
+                error = ApiError(operation, response.status_code, error_message(response), _request_id(response))
+                if response.status_code not in _RETRY_STATUS:
+                    raise error
+            delay, shared = self._delay(response, attempt)
+            if attempt == self.retry.attempts - 1 or (deadline is not None and self._now() + delay >= deadline):
+                raise error
+            self._hold(delay, shared)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     # -- machinery ------------------------------------------------------------------------------
 
@@ -219,7 +287,45 @@ class ApiClient:
     def _backoff(self, attempt: int) -> float:
         return self._rng() * min(self.retry.cap, self.retry.base * (2**attempt))
 
-    def _call(self, method: str, path: str, *, gone_ok: bool = False, **kwargs: Any) -> Any:
+    def _delay(self, response: httpx.Response | None, attempt: int) -> tuple[float, bool]:
+        """Seconds before the next attempt, and whether they are shared by every request (a 429's Retry-After)."""
+        delay = _retry_after(response, self._now()) if response is not None else None
+        if delay is None:
+            return self._backoff(attempt), False
+        return min(delay, self.retry.max_retry_after), response is not None and response.status_code == 429
+
+    def _hold(self, delay: float, shared: bool) -> None:
+        if shared:
+            self.pause.push(delay)  # every request, the next attempt included, waits at pause.wait()
+        else:
+            self._sleep(delay)
+
+    def _answer(self, method: str, operation: str, response: httpx.Response, check: Callable[[Any], str | None]) -> Any:
+        """The checked JSON of a 2xx answer; an ApiError naming the request when it cannot be used."""
+        try:
+            body = response.json()
+        except ValueError:
+            problem = "the answer is not JSON"
+        else:
+            if method == "POST" and type(body) is dict and type(body.get("uploadUrl")) is str:
+                register_url(body["uploadUrl"])  # before any check, so no message can show it
+            found = check(body)
+            if found is None:
+                return body
+            problem = f"unusable answer: {found}"
+        if method == "POST":
+            raise OutcomeUnknown.answered(operation, response.status_code, problem, _request_id(response))
+        raise ApiError(operation, response.status_code, problem, _request_id(response))
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        check: Callable[[Any], str | None] = import_problem,
+        gone_ok: bool = False,
+        **kwargs: Any,
+    ) -> Any:
         operation = f"{method} {path}"
         for attempt in range(self.retry.attempts):
             last = attempt == self.retry.attempts - 1
@@ -237,27 +343,14 @@ class ApiClient:
                 continue
             status = response.status_code
             if status < 300:
-                return response.json()
+                return self._answer(method, operation, response, check)
             if gone_ok and status == 404 and attempt > 0:
                 return None
-            request_id = response.headers.get("X-Request-Id")
+            request_id = _request_id(response)
             retryable = status in _RETRY_STATUS and (method != "POST" or status == 429)
             if method == "POST" and status >= 500:
-                raise OutcomeUnknown(operation, f"HTTP {status}: {error_message(response)}") from None
+                raise OutcomeUnknown.answered(operation, status, error_message(response), request_id)
             if not retryable or last:
                 raise ApiError(operation, status, error_message(response), request_id)
-            delay = _retry_after(response, time.time())
-            if delay is not None:
-                delay = min(delay, self.retry.max_retry_after)
-                if status == 429:
-                    self.pause.push(delay)  # every request, this one included, waits at pause.wait()
-                else:
-                    self._sleep(delay)
-            else:
-                self._sleep(self._backoff(attempt))
+            self._hold(*self._delay(response, attempt))
         raise AssertionError("unreachable")  # pragma: no cover
-
-
-def _stream(f: Any, chunk: int = 1 << 20) -> Any:
-    while data := f.read(chunk):
-        yield data

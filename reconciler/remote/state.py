@@ -2,12 +2,12 @@
 
 A refresh costs ceil(N / 200) requests and never one per import. A listing that contradicts itself
 (the same id twice, a cursor seen before) is read again from the start a bounded number of times.
+The client has checked each page's shape (`answers.page_problem`) before it arrives here.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Protocol
 
 from reconciler.errors import RemoteStateError
@@ -20,6 +20,7 @@ from reconciler.model import (
     Entity,
     user_metadata,
 )
+from reconciler.remote.answers import parse_time
 
 PAGE_SIZE = 200
 UPLOAD_WINDOW = 3600.0  # the API's default upload validity: a pending import older than this can never complete
@@ -29,13 +30,6 @@ MAX_PAGES = 100_000  # a cursor loop that never ends is caught long before this
 
 class Lister(Protocol):
     def list_page(self, cursor: str | None = None, limit: int = PAGE_SIZE) -> dict[str, Any]: ...
-
-
-def parse_time(value: str | None) -> float | None:
-    """An RFC 3339 timestamp as epoch seconds."""
-    if not value:
-        return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +49,7 @@ class RemoteImport:
 
     @classmethod
     def from_api(cls, item: dict[str, Any]) -> RemoteImport:
+        """From an Import the client has checked (`answers.import_problem`)."""
         return cls(
             id=item["id"],
             status=item["status"],

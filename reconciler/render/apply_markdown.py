@@ -16,6 +16,11 @@ def render_apply_markdown(plan: Plan, result: ApplyResult) -> str:
         lines += [f"- `{f.key}`: {f.op}: {f.message}" for f in result.failures]
         lines.append("")
     lines.append(f"**Apply {'finished with failures' if result.failures else 'complete'}: {result.summary()}**")
+    if result.skipped:
+        lines.append(
+            f"**Interrupted**: not started: {', '.join(f'`{k}`' for k in sorted(result.skipped))}; "
+            "apply again to finish."
+        )
     if result.pending:
         lines.append(
             f"Still processing: {', '.join(f'`{k}`' for k in sorted(result.pending))}; the next apply finishes them."

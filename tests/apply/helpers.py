@@ -39,9 +39,11 @@ def rows(n: int, tag: str = "") -> str:
     return "url,name\n" + "".join(f"https://{tag}{i}.example,N{i}\n" for i in range(n))
 
 
-def apply_once(emulator, manifest: Path, **options):
+def apply_once(emulator, manifest: Path, *, client_timeout: float = 30.0, **options):
     options.setdefault("poll", NO_WAIT_POLL)
-    client = ApiClient(emulator.base_url, API_KEY, sleep=lambda s: None, retry=RetryPolicy(attempts=4, base=0))
+    client = ApiClient(
+        emulator.base_url, API_KEY, sleep=lambda s: None, retry=RetryPolicy(attempts=4, base=0), timeout=client_timeout
+    )
     try:
         return apply(
             str(manifest),
@@ -71,3 +73,13 @@ def assert_converged(emulator, manifest: Path, expected: dict[str, str]) -> None
     assert not lock.journal
     assert {k: e.id for k, e in lock.imports.items()} == {i["metadata"][STAMP_KEY]: i["id"] for i in ours}
     json.loads((manifest.parent / "websets.lock").read_text())
+
+
+def assert_no_secrets(emulator, texts: list[str]) -> None:
+    """No text holds the API key, an upload URL, or any upload token the emulator handed out."""
+    tokens = [e["body"]["uploadUrl"].rsplit("/", 1)[1] for e in emulator.request_log if e.get("kind") == "create"]
+    assert tokens, "the emulator handed out no upload URL: nothing was checked"
+    for text in texts:
+        assert API_KEY not in text
+        assert "/uploads/" not in text
+        assert not any(token in text for token in tokens)

@@ -1,15 +1,18 @@
-"""The state lock: two applies at once, waiting for the lock, and force-unlock."""
+"""The state lock: two applies at once, waiting for the lock, force-unlock, and lock files left unreadable."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
 import pytest
+from click.testing import CliRunner
 
 from reconciler.apply.statelock import StateLock
+from reconciler.cli import cli
 from reconciler.emulator import FaultConfig, Latency
 from reconciler.errors import LockHeld, ReconcilerError
 from tests.apply.helpers import assert_converged, rows, write_files
@@ -82,3 +85,71 @@ def test_lock_timeout_gives_up(tmp_path):
     with pytest.raises(LockHeld):
         StateLock(tmp_path / "websets.lock").acquire("apply", timeout=0.05, sleep=waits.append)
     assert waits and all(w <= 0.5 for w in waits)
+
+
+def _old_empty_lock(folder) -> None:
+    held = folder / "websets.lock.held"
+    held.write_bytes(b"")  # what an apply killed between creating the lock file and writing it leaves
+    os.utime(held, (0, 0))
+
+
+def test_an_empty_lock_file_names_an_id_that_force_unlock_accepts(tmp_path):
+    _old_empty_lock(tmp_path)
+    with pytest.raises(LockHeld) as held:
+        StateLock(tmp_path / "websets.lock").acquire("apply")
+    message = str(held.value)
+    assert "unreadable" in message and "check no apply is running" in message
+    command = re.search(r"`websets-reconciler force-unlock ([^`]+)`", message)
+    assert command, message
+    lock_id = command.group(1)
+    assert lock_id == held.value.info["id"] and re.fullmatch(r"unreadable-[0-9a-f]{12}", lock_id)
+    with pytest.raises(ReconcilerError, match="nothing removed"):
+        StateLock(tmp_path / "websets.lock").force_unlock("?")
+    result = CliRunner().invoke(cli, ["force-unlock", "-f", str(tmp_path / "websets.yaml"), lock_id])
+    assert result.exit_code == 0, result.output
+    assert not (tmp_path / "websets.lock.held").exists()
+    StateLock(tmp_path / "websets.lock").acquire("apply")  # free again
+
+
+@pytest.mark.parametrize("content", [b"{}", b"[1]", b'{"id": "?"}', b'{"id": "a b; rm -rf /"}', b"\xff\xfe"])
+def test_a_lock_file_without_a_usable_id_is_removable_the_same_way(tmp_path, content):
+    (tmp_path / "websets.lock.held").write_bytes(content)
+    lock = StateLock(tmp_path / "websets.lock")
+    lock_id = str(lock.holder()["id"])
+    assert re.fullmatch(r"unreadable-[0-9a-f]{12}", lock_id)
+    lock.force_unlock(lock_id)
+    assert not (tmp_path / "websets.lock.held").exists()
+
+
+def test_an_unreadable_id_removes_only_the_bytes_it_was_reported_for(tmp_path):
+    _old_empty_lock(tmp_path)
+    lock = StateLock(tmp_path / "websets.lock")
+    reported = str(lock.holder()["id"])
+    (tmp_path / "websets.lock.held").write_text("{")  # changed since it was reported
+    with pytest.raises(ReconcilerError, match="nothing removed"):
+        lock.force_unlock(reported)
+    assert (tmp_path / "websets.lock.held").exists()
+
+
+def test_a_lock_being_written_by_another_apply_is_waited_for_not_reported_unreadable(tmp_path):
+    held = tmp_path / "websets.lock.held"
+    held.write_bytes(b"")  # just created by another acquire, not yet written
+    other = {"id": "other-id", "operation": "apply", "who": "ci", "pid": os.getpid(), "host": "h", "created": "now"}
+
+    def sleep(seconds: float) -> None:
+        held.write_text(json.dumps(other))  # the other acquire finishes writing
+
+    with pytest.raises(LockHeld) as raised:
+        StateLock(tmp_path / "websets.lock").acquire("apply", sleep=sleep)
+    assert raised.value.info["id"] == "other-id"
+    assert "is held by ci (pid " in str(raised.value)
+
+
+def test_a_failed_lock_write_leaves_no_empty_lock(tmp_path, monkeypatch):
+    def fsync(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("reconciler.apply.statelock.os.fsync", fsync)
+    with pytest.raises(ReconcilerError, match="cannot write the state lock: No space left on device"):
+        StateLock(tmp_path / "websets.lock").acquire("apply")
+    assert not (tmp_path / "websets.lock.held").exists()

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from reconciler.apply.book import LockBook
 from reconciler.apply.recover import recover
-from reconciler.lockfile import Lock, Operation
+from reconciler.lockfile import Lock, LockEntry, Operation
 from reconciler.manifest.load import load_manifest
 from reconciler.model import STAMP_OPERATION
 from reconciler.remote.client import ApiClient
@@ -79,3 +80,35 @@ def test_settled_duplicates_keep_the_planners_choice(emulator, tmp_path, clock):
     changed, remaining, _, notes = _recover(emulator, tmp_path)
     assert changed and len(remaining & {first, second}) == 1 and foreign in remaining
     assert any("a duplicate of" in n for n in notes)
+
+
+def test_an_import_reported_kept_is_never_then_deleted_as_a_duplicate(emulator, tmp_path, clock):
+    """An interrupted create completed beside the import the lockfile records: one of them is kept and the
+    messages say which, each import once."""
+    recorded = seed(emulator, "a", content=rows(1, "a"))
+    clock.advance(1)
+    made = seed(emulator, "a", content=rows(1, "a"))
+    manifest = load_manifest(write_files(tmp_path, {"a": rows(1, "a"), "b": rows(1, "b")}))
+    lock = Lock("growth", imports={"a": LockEntry.of(manifest.imports["a"], recorded)})
+    book = LockBook(tmp_path / "websets.lock", replace(lock, journal=(_op(emulator, made, "a"),)))
+    notes: list[str] = []
+    with ApiClient(emulator.base_url, API_KEY, sleep=lambda s: None) as client:
+        recover(
+            client,
+            manifest,
+            read_remote(client),
+            book,
+            lambda key, msg: notes.append(msg),
+            timeout=1,
+            poll=NO_WAIT_POLL,
+            sleep=lambda s: None,
+            now=emulator.store.clock(),
+        )
+    remaining = {i["id"] for i in emulator.store.list(200, None)["data"]}
+    assert remaining == {recorded}
+    about_made = [n for n in notes if made in n]
+    assert len(about_made) == 1 and "keeping" not in about_made[0], notes
+    assert (
+        about_made[0]
+        == f"interrupted create: {made} completed, but {recorded} holds the key; deleted {made} as a duplicate"
+    )

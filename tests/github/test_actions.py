@@ -90,8 +90,11 @@ def test_workflows_follow_the_rules():
 _EXPR = re.compile(r"\$\{\{\s*([^}]+?)\s*\}\}")
 
 
-def run_action(inputs: dict[str, str], workdir: Path, env: dict[str, str]) -> tuple[int, dict[str, str], str, str]:
-    """Run action.yml's `run:` steps as a runner would; return (exit code, outputs, summary, stdout)."""
+def run_action(
+    inputs: dict[str, str], workdir: Path, env: dict[str, str], tools: Path = BIN
+) -> tuple[int, dict[str, str], str, str]:
+    """Run action.yml's `run:` steps as a runner would, the tool found first in `tools`;
+    return (exit code, outputs, summary, stdout)."""
     action = yaml.safe_load(ACTION.read_text())
     values = {name: str(spec.get("default", "")) for name, spec in action["inputs"].items()}
     values.update(inputs)
@@ -102,7 +105,7 @@ def run_action(inputs: dict[str, str], workdir: Path, env: dict[str, str]) -> tu
     base_env = {
         **os.environ,
         **env,
-        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+        "PATH": os.pathsep.join(dict.fromkeys([str(tools), str(BIN), os.environ["PATH"]])),
         "GITHUB_OUTPUT": str(output_file),
         "GITHUB_STEP_SUMMARY": str(summary_file),
         "GITHUB_EVENT_PATH": str(event_file),
@@ -185,6 +188,38 @@ def test_composite_action_turns_validation_errors_into_annotations(emulator, rep
         assert "the manifest is invalid" in summary
         assert outputs["exit-code"] == "1"
     assert not emulator.request_log  # nothing reached the API
+
+
+def test_composite_action_fails_on_a_bad_argument_and_reports_no_changes(emulator, repo):
+    env = {"EXA_API_KEY": API_KEY, "EXA_BASE_URL": emulator.base_url}
+    for command in ("plan", "apply"):
+        code, outputs, summary, log = run_action(
+            {"command": command, "args": "--detailed-exitcode --parallelism=0 --nope"}, repo, env
+        )
+        assert code == 1, log
+        assert outputs["exit-code"] == "1"
+        assert outputs["has-changes"] == "" and outputs["plan-path"] == ""
+        assert "Error: No such option" in log
+        assert "Plan:" not in summary and "Apply complete" not in summary
+    assert not emulator.request_log  # nothing reached the API
+
+
+def test_composite_action_never_reads_a_bare_exit_2_as_changes(emulator, repo, tmp_path):
+    # A release chosen through `version` may exit 2 on a usage error, as click does by default.
+    tools = tmp_path / "older-release"
+    tools.mkdir()
+    stub = tools / "websets-reconciler"
+    stub.write_text(
+        '#!/bin/sh\nif [ "$1" = plan ]; then echo "Error: No such option: --nope" >&2; exit 2; fi\n'
+        f'exec {BIN / "websets-reconciler"} "$@"\n'
+    )
+    stub.chmod(0o755)
+    env = {"EXA_API_KEY": API_KEY, "EXA_BASE_URL": emulator.base_url}
+    code, outputs, summary, log = run_action({"command": "plan", "args": "--nope"}, repo, env, tools)
+    assert code == 1, log
+    assert outputs["exit-code"] == "1" and outputs["has-changes"] == ""
+    assert "::error::websets-reconciler plan exited 2 without saving a plan with changes" in log
+    assert "Plan:" not in summary
 
 
 # -- the sticky comment, against a gh stand-in ---------------------------------------------------------

@@ -80,7 +80,7 @@ CASES: dict[str, tuple[dict[str, str | bytes], list[str]]] = {
         {"websets.yaml": manifest("  customers:\n    csv: data.csv\n    entity: {type: compnay}\n"), "data.csv": URLS},
         [
             "websets.yaml:6:20: imports.customers.entity.type: 'compnay' is not one of company, person, article, "
-            "research_paper, custom"
+            "research_paper, custom; did you mean 'company'?"
         ],
     ),
     "custom-without-description": (
@@ -168,7 +168,7 @@ CASES: dict[str, tuple[dict[str, str | bytes], list[str]]] = {
     ),
     "directory-not-file": (
         {"websets.yaml": manifest("  c:\n    csv: data\n    entity: {type: company}\n"), "data/x.csv": URLS},
-        ["websets.yaml:5:10: imports.c.csv: 'data' is not a regular file"],
+        ["websets.yaml:5:10: imports.c.csv: 'data' is not a regular file (a directory)"],
     ),
     "missing-identifier-column": (
         {

@@ -147,10 +147,10 @@ def test_invalid_manifest_in_a_real_process_has_no_traceback(tmp_path):
 def test_missing_manifest(tmp_path):
     result = CliRunner().invoke(cli, ["validate", "-f", str(tmp_path / "nope.yaml")])
     assert result.exit_code == 1
-    assert result.stdout.strip() == f"{tmp_path / 'nope.yaml'}:0: the manifest does not exist"
+    assert result.stdout.strip() == f"{tmp_path / 'nope.yaml'}: no such file"
 
 
-@pytest.mark.parametrize("name", ["manifest", "lockfile", "plan"])
+@pytest.mark.parametrize("name", ["manifest", "lockfile", "plan", "saved-plan"])
 def test_published_schemas_are_the_packaged_ones(name):
     packaged = json.loads((ROOT / f"reconciler/schemas/{name}.schema.json").read_text())
     assert packaged == load_schema(f"{name}.schema.json")

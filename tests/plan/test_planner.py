@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 
 import pytest
 
-from reconciler.errors import ConfigError
+from reconciler.errors import ConfigError, LockfileError
 from reconciler.lockfile import Lock, LockEntry
 from reconciler.model import (
     STAMP_IDENTIFIER,
@@ -19,7 +20,7 @@ from reconciler.model import (
     Manifest,
     Safety,
 )
-from reconciler.plan.model import Action
+from reconciler.plan.model import Action, Origin, Reason
 from reconciler.plan.planner import build_plan
 from reconciler.remote.state import RemoteImport
 from reconciler.render.plan_markdown import render_markdown
@@ -80,12 +81,48 @@ def test_deletes_within_threshold_are_safe():
     assert plan.count(Action.DELETE) == 3 and plan.safe
 
 
-def test_stamps_removed_in_dashboard_are_restored_not_orphaned():
-    r = RemoteImport("id_a", "completed", "a", Entity("company"), 1, {}, "2030-03-17T17:00:00Z", "2030-03-17T17:00:00Z")
+def test_key_stamp_removed_in_dashboard_is_restored_not_orphaned():
+    r = RemoteImport(
+        "id_a",
+        "completed",
+        "a",
+        Entity("company"),
+        1,
+        {STAMP_OWNER: "o"},
+        "2030-03-17T17:00:00Z",
+        "2030-03-17T17:00:00Z",
+    )
     plan = build_plan(manifest(["a"]), [r], lock_of(["a"]), now=NOW)
     (change,) = plan.changes
     assert change.action is Action.UPDATE
     assert change.changed_fields == ("metadata.stamps",)
+
+
+@pytest.mark.parametrize(
+    ("metadata", "found"),
+    [({}, "carries no owner stamp"), ({STAMP_OWNER: "sales", STAMP_KEY: "a"}, "stamped with owner 'sales'")],
+)
+def test_a_lockfile_entry_never_claims_an_import_not_stamped_as_ours(metadata, found):
+    """Whatever the lockfile says, an import without our owner stamp is neither updated, replaced nor deleted."""
+    r = RemoteImport(
+        "id_a", "completed", "x", Entity("company"), 1, metadata, "2030-03-17T17:00:00Z", "2030-03-17T17:00:00Z"
+    )
+    for keys, safety in ((["a"], Safety()), ([], Safety(prune=True))):
+        with pytest.raises(LockfileError) as caught:
+            build_plan(manifest(keys, safety), [r], lock_of(["a"]), now=NOW)
+        message = str(caught.value)
+        assert message.startswith("websets.lock: a records import id_a, which " + found)
+        assert "\n" not in message and "Remove the entry" in message
+
+
+def test_a_pending_import_is_in_sync_only_when_its_upload_was_recorded():
+    pending = replace(remote("a"), status="pending")
+    recorded = build_plan(manifest(["a"]), [pending], lock_of(["a"]), now=NOW)
+    assert recorded.changes[0].action is Action.NOOP
+    for lock in (None, lock_of([])):
+        (change,) = build_plan(manifest(["a"]), [pending], lock, now=NOW).changes
+        assert (change.action, change.reason) == (Action.REPLACE, Reason.UPLOAD_MISSING)
+        assert change.id == "id_a" and change.origin is Origin.REMOTE
 
 
 def test_targets_must_exist():

@@ -60,14 +60,16 @@ def scenarios(draw):
 @given(scenarios())
 def test_planner_invariants(scenario):
     manifest, remote, lock = scenario
+    recorded = {e.id for e in lock.imports.values()}
     try:
         plan = build_plan(manifest, remote, lock, now=NOW)
-    except Exception as exc:  # only the documented refusal is allowed
+    except Exception as exc:  # only the documented refusals are allowed
         assert "refusing to plan" in str(exc)
-        assert lock.imports and not any(r.owner == "o" or r.id in {e.id for e in lock.imports.values()} for r in remote)
+        foreign = any(r.id in recorded and r.owner != "o" for r in remote)
+        assert foreign or (lock.imports and not any(r.owner == "o" for r in remote))
         return
-    recorded = {e.id for e in lock.imports.values()}
-    managed = {r.id for r in remote if (r.owner == "o" and r.key) or r.id in recorded}
+    assert not any(r.id in recorded and r.owner != "o" for r in remote)
+    managed = {r.id for r in remote if r.owner == "o" and (r.key or r.id in recorded)}
     assert plan.unmanaged == len(remote) - len(managed)
     keys = [c.key for c in plan.changes]
     assert len(keys) == len(set(keys))

@@ -8,6 +8,7 @@ import pytest
 from reconciler.errors import ApiError, ConfigError, RemoteStateError, TransportError
 from reconciler.remote.client import ApiClient, OutcomeUnknown, RetryPolicy, check_base_url, error_message
 from reconciler.remote.state import read_remote
+from tests.remote.helpers import csv_file
 
 KEY = "sk-test-0123456789abcdef0123"
 
@@ -58,6 +59,17 @@ def ok(body=None, status=200, **headers):
     return httpx.Response(status, json=body if body is not None else _import("import_1"), headers=headers)
 
 
+def created(**fields):
+    """A create answer: an Import plus its upload URL and expiry."""
+    answer = {
+        **_import("import_1"),
+        "status": "pending",
+        "uploadUrl": "https://uploads.example.com/bucket/obj?X-Amz-Signature=feedfacefeedface",
+        "uploadValidUntil": "2027-01-01T01:00:00Z",
+    }
+    return ok({**answer, **fields}, status=201)
+
+
 def err(status, message="boom", request_id="req_1", **headers):
     return httpx.Response(
         status,
@@ -98,7 +110,7 @@ def test_post_is_never_blindly_repeated():
 
 
 def test_post_retries_a_429_because_nothing_was_done():
-    client, seen, _ = client_with([err(429, **{"Retry-After": "0"}), ok(status=201)])
+    client, seen, _ = client_with([err(429, **{"Retry-After": "0"}), created()])
     assert client.create({"format": "csv"})["id"] == "import_1"
     assert len(seen) == 2
 
@@ -127,18 +139,17 @@ def test_transport_errors_name_no_url_or_key():
 
 def test_upload_never_sends_the_key_and_hides_the_url(tmp_path):
     content = b"url\nhttps://a.example\n"
-    path = tmp_path / "f.csv"
-    path.write_bytes(content)
+    csv = csv_file(tmp_path / "f.csv", content)
     secret_url = "https://uploads.example.com/bucket/obj?X-Amz-Signature=deadbeefdeadbeef"
     client, seen, _ = client_with([httpx.Response(200), httpx.Response(403, text="<Error>AccessDenied</Error>")])
-    client.upload(secret_url, str(path), len(content), "import_1")
+    client.upload(secret_url, csv, "import_1")
     request = seen[0]
     assert "x-api-key" not in request.headers
     assert request.headers["Content-Type"] == "text/csv"
     assert request.headers["Content-Length"] == str(len(content))
     assert request.read() == content
     with pytest.raises(ApiError) as caught:
-        client.upload(secret_url, str(path), len(content), "import_1")
+        client.upload(secret_url, csv, "import_1")
     assert "deadbeef" not in str(caught.value) and "uploads.example.com" not in str(caught.value)
     assert str(caught.value) == "upload of the CSV for import_1: HTTP 403: <Error>AccessDenied</Error>"
 
