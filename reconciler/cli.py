@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import math
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -159,6 +160,23 @@ def write_summary(path: str | None, markdown: str) -> None:
         raise ConfigError(f"{path}: cannot write the summary: {exc.strerror}") from None
 
 
+class Seconds(click.ParamType):
+    """A finite, non-negative number of seconds (`nan` or `inf` would wait forever or never)."""
+
+    name = "seconds"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        if not math.isfinite(seconds) or seconds < 0:
+            self.fail(f"{value!r} is not a finite, non-negative number of seconds", param, ctx)
+        return seconds
+
+
+SECONDS = Seconds()
+
 target_option = click.option(
     "--target", "targets", multiple=True, metavar="KEY", help="Limit the plan to these keys (repeatable)."
 )
@@ -224,9 +242,11 @@ def plan(
 @click.option("--parallelism", default=8, show_default=True, type=click.IntRange(1, 64), help="Actions run at once.")
 @click.option("--force", is_flag=True, help="Apply an unsafe plan (thresholds or protected imports).")
 @target_option
-@click.option("--lock-timeout", default=0.0, show_default=True, type=float, help="Seconds to wait for the state lock.")
+@click.option(
+    "--lock-timeout", default=0.0, show_default=True, type=SECONDS, help="Seconds to wait for the state lock."
+)
 @click.option("--wait/--no-wait", default=True, show_default=True, help="Wait for uploads to finish processing.")
-@click.option("--timeout", default=1800.0, show_default=True, type=float, help="Seconds to wait for processing.")
+@click.option("--timeout", default=1800.0, show_default=True, type=SECONDS, help="Seconds to wait for processing.")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable result instead of text.")
 @click.option("--no-color", is_flag=True, help="Never colour the output.")
 @summary_option
@@ -274,7 +294,12 @@ def apply(
             return True
         if not sys.stdin.isatty():
             raise ConfigError("refusing to apply without confirmation: not a terminal; pass --auto-approve")
-        return click.confirm("Apply these changes?", default=False)
+        try:
+            return click.confirm("Apply these changes?", default=False)
+        except click.Abort as exc:  # click turns Ctrl-C at the prompt into Abort; it is an interrupt
+            if isinstance(exc.__context__, KeyboardInterrupt):
+                raise KeyboardInterrupt from None
+            return False
 
     interrupt = Interrupt(say=lambda message: click.echo(message, err=True))
     with interrupt.installed(), ApiClient.from_env() as client:
@@ -295,14 +320,15 @@ def apply(
         except KeyboardInterrupt:
             click.echo("Apply interrupted before its changes started; the state lock is released.", err=True)
             sys.exit(EXIT_INTERRUPTED)
-        _report_apply(plan_result, result, interrupt.interrupted, as_json, summary_path)
+        _report_apply(plan_result, result, interrupt.interrupted, wait, as_json, summary_path)
 
 
 def _report_apply(
-    plan_result: Plan, result: ApplyResult, interrupted: bool, as_json: bool, summary_path: str | None
+    plan_result: Plan, result: ApplyResult, interrupted: bool, wait: bool, as_json: bool, summary_path: str | None
 ) -> None:
     """Print an apply's result and exit with its code: 1 on failures, 130 when a signal cut it short."""
-    cut_short = interrupted and bool(result.skipped or result.pending)
+    # Imports left processing by --no-wait were not cut short by the signal.
+    cut_short = interrupted and bool(result.skipped or (wait and result.pending))
     write_summary(summary_path, render_apply_markdown(plan_result, result))
     if as_json:
         document = {

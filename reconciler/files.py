@@ -48,6 +48,16 @@ def _remove_dead_writers_temps(path: Path) -> None:
                 os.unlink(path.parent / name)
 
 
+def _mode_for(path: Path) -> int:
+    """The mode the file has, or the one a plain open() would give it (0666 less the umask)."""
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        mask = os.umask(0o022)  # reading the umask means setting it; it is put back at once
+        os.umask(mask)
+        return 0o666 & ~mask
+
+
 def write_atomically(path: Path, text: str) -> None:
     """A temp file in the same folder, fsync, rename over `path`, fsync the folder. Raises OSError."""
     folder = path.parent
@@ -55,6 +65,7 @@ def write_atomically(path: Path, text: str) -> None:
     temp: str | None = None
     try:
         fd, temp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=_TEMP_SUFFIX, dir=folder)
+        os.fchmod(fd, _mode_for(path))  # mkstemp's 0600 would make a committed lockfile private
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()

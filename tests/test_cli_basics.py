@@ -111,3 +111,21 @@ def test_sigint_during_plan_exits_130_with_one_line(tmp_path):
     assert proc.returncode == 130, err
     assert err == "Error: interrupted\n"
     assert out == ""
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-1"])
+def test_a_wait_that_is_not_a_finite_number_of_seconds_is_a_usage_error(tmp_path, value):
+    for option in ("--lock-timeout", "--timeout"):
+        result = CliRunner().invoke(cli, ["apply", "-f", str(tmp_path / "websets.yaml"), option, value])
+        assert result.exit_code == 1
+        assert "is not a finite, non-negative number of seconds" in result.output
+
+
+def test_a_base_url_with_a_line_break_is_one_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("EXA_API_KEY", "k" * 20)
+    monkeypatch.setenv("EXA_BASE_URL", "http://127.0.0.1:1\nx")
+    (tmp_path / "websets.yaml").write_text("version: 1\nowner: o\nimports: {}\n")
+    result = CliRunner().invoke(cli, ["plan", "-f", str(tmp_path / "websets.yaml")])
+    assert result.exit_code == 1
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith("Error: EXA_BASE_URL holds a control character")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -135,3 +136,15 @@ def test_a_failed_rename_leaves_no_temp(tmp_path):
     with pytest.raises(OSError):
         write_atomically(target, "new\n")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["websets.lock"]
+
+
+def test_a_new_file_gets_the_usual_mode_and_an_existing_one_keeps_its_own(tmp_path):
+    """Written through a temp file, a lockfile must still be readable by the team, not private to its writer."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    fresh = tmp_path / "websets.lock"
+    write_atomically(fresh, "{}\n")
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o666 & ~mask
+    fresh.chmod(0o640)
+    write_atomically(fresh, "{}\n")
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o640

@@ -28,6 +28,8 @@ from reconciler.remote.state import RemoteImport, read_remote
 
 CREATE_ATTEMPTS = 3
 FINAL = frozenset({"completed", "failed", "canceled"})
+# A gateway answered for a service it could not hear from: the request may still be carried out.
+_GATEWAY = frozenset({502, 504})
 _ACTIONS = ("create", "update", "replace", "delete")
 
 
@@ -273,7 +275,7 @@ class Executor:
                 created = self.client.create(self._body(d, operation))
             except OutcomeUnknown as exc:
                 found = self._find(operation)  # made or not, its upload URL was lost with the answer
-                if found is None and exc.status:  # the service answered, so it is done: nothing was made
+                if found is None and exc.status and exc.status not in _GATEWAY:  # the service is done: none made
                     self.book.end(operation)
                 else:
                     self._let_go(operation, found.id if found else None)

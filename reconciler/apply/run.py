@@ -1,7 +1,8 @@
 """An apply from start to end:
 
-state lock -> snapshot -> recover the last run -> plan -> (saved plan? stale check) -> safety
-  -> confirm -> execute (parallel, checkpointed, interruptible) -> settle the lockfile -> release the lock
+state lock -> snapshot -> plan (refusals; saved plan? stale check) -> finish the journal of an interrupted
+  run, and plan again -> safety -> confirm -> delete the plan's strays -> execute (parallel, checkpointed,
+  interruptible) -> settle the lockfile -> release the lock
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from typing import Any
 from reconciler.apply.book import LockBook
 from reconciler.apply.executor import ApplyResult, Executor, PollPolicy, Progress
 from reconciler.apply.interrupt import Interrupt
-from reconciler.apply.recover import recover
-from reconciler.apply.stale import check_stale
+from reconciler.apply.recover import delete_strays, recover
+from reconciler.apply.stale import check_stale, check_still_agrees
 from reconciler.apply.statelock import StateLock
 from reconciler.errors import PlanUnsafe
 from reconciler.lockfile import Lock, LockEntry, lock_path_for
@@ -76,25 +77,31 @@ def apply(
     lock_id = state_lock.acquire("apply", timeout=options.lock_timeout, sleep=sleep)
     try:
         snapshot = read_snapshot(manifest_path, client)
-        lock_before = snapshot.lock
-        book = LockBook(lock_file, snapshot.lock or Lock(snapshot.manifest.owner))
-        repaired = recover(
-            client,
-            snapshot.manifest,
-            snapshot.remote,
-            book,
-            progress,
-            timeout=options.timeout,
-            poll=options.poll,
-            sleep=sleep,
-        )
-        if repaired:
-            snapshot = replace(snapshot, remote=read_remote(client))
-        snapshot = replace(snapshot, lock=book.state)
+        # Planned before anything is written: refusals (another owner's import in the lockfile, an unknown
+        # --target) and a stale saved plan stop the run with nothing changed.
         plan = plan_from(snapshot, options.targets)
+        if saved is not None:
+            check_stale(saved[0], saved[1], snapshot.lock, snapshot.manifest, snapshot.remote, plan)
+        book = LockBook(lock_file, snapshot.lock or Lock(snapshot.manifest.owner))
+        if book.state.journal:
+            repaired = recover(
+                client,
+                snapshot.manifest,
+                snapshot.remote,
+                book,
+                progress,
+                timeout=options.timeout,
+                poll=options.poll,
+                sleep=sleep,
+            )
+            if repaired:
+                snapshot = replace(snapshot, remote=read_remote(client))
+            snapshot = replace(snapshot, lock=book.state)
+            plan = plan_from(snapshot, options.targets)
+            if saved is not None:  # finishing the interrupted apply must leave the reviewed changes as they were
+                check_still_agrees(saved[0], plan)
         changes = plan.changes
         if saved is not None:
-            check_stale(saved[0], saved[1], lock_before, snapshot.manifest, snapshot.remote, plan)
             changes = saved_changes(saved[0])  # exactly what was reviewed, not the plan made just now
         show_plan(plan)
         if not plan.safe and not options.force:
@@ -103,6 +110,7 @@ def apply(
         if plan.has_changes:
             if saved is None and not confirm(plan):
                 raise Declined()
+            delete_strays(client, plan, progress)
             executor = Executor(
                 client,
                 snapshot.manifest,

@@ -46,18 +46,48 @@ def check_stale(
             note = f"import {before.get('id')} changed remotely"
             if not any(note in m for m in moved):
                 moved.append(note)
-    # What apply sends is the saved plan's: any value of the manifest or a CSV that moved since is named.
-    fresh_after = {c.key: c.after for c in fresh.changes}
-    for change in saved["plan"]["changes"]:
-        after, now_after = change.get("after"), fresh_after.get(change["key"])
-        if after and now_after and after != now_after:
-            for path in field_paths(after, now_after):
-                moved.append(f"{change['key']}: {path} changed in the manifest or its CSV since the plan was made")
-    planned = {(c["key"], c["action"]) for c in saved["plan"]["changes"] if c["action"] != "noop"}
-    current = {(c.key, c.action.value) for c in fresh.actionable}
-    if not moved and planned != current:
-        moved.append("planning again gives other changes")
+    moved += _changes_moved(saved, fresh)
     if moved:
         raise StalePlan(
             "Saved plan is stale: " + "; ".join(moved) + ". Run `websets-reconciler plan --out` again and review it."
         )
+
+
+def check_still_agrees(saved: dict[str, Any], fresh: Plan) -> None:
+    """Raise StalePlan when the plan made after finishing an interrupted apply differs from the saved one."""
+    moved = _changes_moved(saved, fresh)
+    if moved:
+        raise StalePlan(
+            "Saved plan is stale: finishing an interrupted apply changed what it would do: "
+            + "; ".join(moved)
+            + ". Run `websets-reconciler plan --out` again and review it."
+        )
+
+
+def _changes_moved(saved: dict[str, Any], fresh: Plan) -> list[str]:
+    """Each key whose change is not the saved one: another action, another import, other values."""
+    moved: list[str] = []
+    by_key = {c.key: c for c in fresh.changes}
+    for change in saved["plan"]["changes"]:
+        key, now = change["key"], by_key.get(change["key"])
+        if now is None:
+            continue
+        if now.action.value != change["action"]:
+            moved.append(f"{key}: planning again gives {now.action.value}, not {change['action']}")
+        elif now.id != change["id"]:
+            moved.append(
+                f"{key}: the plan acts on import {change['id']}, but {now.id or 'none'} now stands for the key"
+            )
+        # What apply sends is the saved plan's: any value of the manifest or a CSV that moved since is named.
+        after = change.get("after")
+        if after and now.after and after != now.after:
+            for path in field_paths(after, now.after):
+                moved.append(f"{key}: {path} changed in the manifest or its CSV since the plan was made")
+    planned = {(c["key"], c["action"]) for c in saved["plan"]["changes"] if c["action"] != "noop"}
+    current = {(c.key, c.action.value) for c in fresh.actionable}
+    if not moved and planned != current:
+        moved.append("planning again gives other changes")
+    saved_strays = {(s["key"], s["id"]) for s in saved["plan"].get("strays", [])}
+    if not moved and saved_strays != {(s.key, s.id) for s in fresh.strays}:
+        moved.append("planning again gives other stray imports to delete")
+    return moved

@@ -100,6 +100,16 @@ class Orphan:
 
 
 @dataclass(frozen=True, slots=True)
+class Stray:
+    """Another import of ours that claims a key the plan serves with another: apply deletes it once the
+    plan is confirmed (a settled duplicate, or one whose upload window has passed)."""
+
+    key: str
+    id: str
+    why: str
+
+
+@dataclass(frozen=True, slots=True)
 class Basis:
     """What a plan was built on, so a saved plan can tell when it has gone stale."""
 
@@ -134,6 +144,7 @@ class Plan:
     warnings: tuple[str, ...] = ()
     unsafe: tuple[str, ...] = ()
     adopted: tuple[str, ...] = ()  # keys the lockfile did not record, found by their remote stamps
+    strays: tuple[Stray, ...] = ()  # shown among the warnings; deleted by apply after confirmation
     basis: Basis = field(default_factory=lambda: Basis(None, None, {}, {}))
 
     def __post_init__(self) -> None:
@@ -155,7 +166,8 @@ class Plan:
 
     @property
     def has_changes(self) -> bool:
-        return any(c.action is not Action.NOOP for c in self.changes)
+        """Whether apply would change anything: a change, or a stray import to delete."""
+        return bool(self.strays) or any(c.action is not Action.NOOP for c in self.changes)
 
     @property
     def actionable(self) -> tuple[Change, ...]:

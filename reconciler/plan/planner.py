@@ -30,7 +30,7 @@ from reconciler.model import (
     Entity,
     Manifest,
 )
-from reconciler.plan.model import Action, Basis, Change, Origin, Orphan, Plan, Reason, get_path
+from reconciler.plan.model import Action, Basis, Change, Origin, Orphan, Plan, Reason, Stray, get_path
 from reconciler.remote.state import RemoteImport, parse_time
 
 
@@ -150,6 +150,25 @@ def pick_claimant(candidates: list[RemoteImport], lock_id: str | None, desired: 
     return max(candidates, key=lambda r: (parse_time(r.created_at) or 0.0, r.id))
 
 
+def split_others(
+    candidates: list[RemoteImport], chosen: RemoteImport, now: float
+) -> tuple[list[tuple[RemoteImport, str]], list[RemoteImport]]:
+    """The other claimants of a key: those apply deletes (settled duplicates, and imports still pending
+    after their upload window), with why; and those it leaves alone (in flight: perhaps another apply's)."""
+    doomed: list[tuple[RemoteImport, str]] = []
+    left: list[RemoteImport] = []
+    for r in candidates:
+        if r is chosen:
+            continue
+        if r.upload_expired(now):
+            doomed.append((r, "an import whose upload never happened"))
+        elif r.status in ("pending", "processing"):
+            left.append(r)
+        else:
+            doomed.append((r, f"a duplicate of {chosen.id}"))
+    return doomed, left
+
+
 def _recorded(r: RemoteImport, base: LockEntry | None) -> tuple[str | None, int | None]:
     """The remote's CSV sha256 and identifier: from its stamps, or, where they were edited away,
     from the lockfile's record of that same import."""
@@ -231,7 +250,7 @@ def build_plan(
         if r.owner != owner:
             unmanaged += 1
             if r.id in recorded:
-                found = f"stamped with owner {r.owner!r}" if r.owner else "carries no owner stamp"
+                found = f"is stamped with owner {r.owner!r}" if r.owner else "carries no owner stamp"
                 foreign.append(f"{recorded[r.id]} records import {r.id}, which {found}")
         elif r.key:
             claims[r.key].append(r)
@@ -255,15 +274,18 @@ def build_plan(
 
     warnings: list[str] = []
     current: dict[str, RemoteImport] = {}
+    strays: list[Stray] = []
     for key, candidates in sorted(claims.items()):
         lock_id = entries[key].id if key in entries else None
         chosen = pick_claimant(candidates, lock_id, manifest.imports.get(key))
         current[key] = chosen
-        others = sorted(r.id for r in candidates if r is not chosen)
-        if others:
+        doomed, left = split_others(candidates, chosen, now)
+        strays += [Stray(key, r.id, why) for r, why in doomed]
+        if doomed or left:
+            deleted = f"; apply deletes {', '.join(sorted(r.id for r, _ in doomed))}" if doomed else ""
+            kept = f"; not touching {', '.join(sorted(r.id for r in left))}, still in flight" if left else ""
             warnings.append(
-                f"{key}: {len(candidates)} remote imports are stamped with this key; using {chosen.id}, "
-                f"not touching {', '.join(others)}"
+                f"{key}: {len(candidates)} remote imports are stamped with this key; using {chosen.id}{deleted}{kept}"
             )
         in_flight = chosen.status in ("pending", "processing") and not chosen.upload_expired(now)
         if in_flight and key in manifest.imports:
@@ -298,6 +320,7 @@ def build_plan(
     if targets is not None:
         changes = [c for c in changes if c.key in targets]
         orphans = [o for o in orphans if o.key in targets]
+        strays = [s for s in strays if s.key in targets]
     replaced = {c.key for c in changes if c.action is Action.REPLACE}  # their new import is what gets recorded
     adopted = tuple(
         sorted(k for k, r in current.items() if (k not in entries or entries[k].id != r.id) and k not in replaced)
@@ -308,7 +331,17 @@ def build_plan(
         remote={r.id: r.updated_at for rs in claims.values() for r in rs},
         csv={key: d.csv.sha256 for key, d in manifest.imports.items()},
     )
-    plan = Plan(owner, tuple(changes), len(current), unmanaged, tuple(orphans), tuple(warnings), (), adopted, basis)
+    plan = Plan(
+        owner,
+        tuple(changes),
+        len(current),
+        unmanaged,
+        tuple(orphans),
+        tuple(warnings),
+        adopted=adopted,
+        strays=tuple(strays),
+        basis=basis,
+    )
     return replace(plan, unsafe=tuple(safety_problems(plan, manifest)))
 
 

@@ -85,6 +85,8 @@ class Pause:
 def check_base_url(base_url: str) -> str:
     """Refuse plain http:// except to a loopback address, so the key never crosses a network in clear."""
     shown = redact(repr(base_url))  # a password or token written into the URL stays out of the message
+    if any(ord(c) < 32 or ord(c) == 127 for c in base_url):
+        raise ConfigError(f"EXA_BASE_URL holds a control character (a line break?): {shown}")
     try:
         parts = urlsplit(base_url)
         host = parts.hostname

@@ -38,6 +38,7 @@ def plan_document(plan: Plan) -> dict[str, Any]:
         "safe": plan.safe,
         "unsafe_reasons": list(plan.unsafe),
         "warnings": list(plan.warnings),
+        "strays": [{"key": s.key, "id": s.id, "why": s.why} for s in plan.strays],
     }
 
 

@@ -81,6 +81,8 @@ def summary_line(plan: Plan) -> str:
     """`Plan: 2 to create, 1 to update, 1 to replace, 0 to delete.`"""
     s = plan.summary
     counts = f"{s['create']} to create, {s['update']} to update, {s['replace']} to replace, {s['delete']} to delete"
+    if plan.strays:
+        counts += f"; {len(plan.strays)} stray import(s) of yours to delete (see the warnings)"
     return f"Plan: {counts}."
 
 

@@ -15,7 +15,7 @@ from tests.plan.helpers import seed
 
 
 @pytest.mark.parametrize(
-    ("owner", "found"), [("sales", "stamped with owner 'sales'"), (None, "carries no owner stamp")]
+    ("owner", "found"), [("sales", "is stamped with owner 'sales'"), (None, "carries no owner stamp")]
 )
 def test_a_lockfile_entry_naming_an_import_not_ours_is_refused(emulator, tmp_path, monkeypatch, owner, found):
     monkeypatch.setenv("EXA_API_KEY", API_KEY)

@@ -100,7 +100,7 @@ def test_key_stamp_removed_in_dashboard_is_restored_not_orphaned():
 
 @pytest.mark.parametrize(
     ("metadata", "found"),
-    [({}, "carries no owner stamp"), ({STAMP_OWNER: "sales", STAMP_KEY: "a"}, "stamped with owner 'sales'")],
+    [({}, "carries no owner stamp"), ({STAMP_OWNER: "sales", STAMP_KEY: "a"}, "is stamped with owner 'sales'")],
 )
 def test_a_lockfile_entry_never_claims_an_import_not_stamped_as_ours(metadata, found):
     """Whatever the lockfile says, an import without our owner stamp is neither updated, replaced nor deleted."""
