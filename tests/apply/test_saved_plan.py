@@ -88,3 +88,23 @@ def test_an_unsafe_saved_plan_applies_only_when_it_was_made_with_force(run, emul
     result = run("apply", str(plan_file))
     assert result.exit_code == 0, result.output
     assert _titles(emulator) == {"Title a", "Title c"}
+
+
+def test_a_saved_change_aimed_at_another_import_is_stale(run, emulator, tmp_path):
+    """A plan file edited to name another import (here one stamped with another owner) is refused."""
+    from tests.plan.helpers import seed
+
+    manifest = write_files(tmp_path, {"a": rows(2, "a")}, titles={"a": "First"})
+    assert run("apply", "-f", str(manifest), "--auto-approve").exit_code == 0
+    theirs = seed(emulator, "a", owner="sales", title="Theirs")
+    write_files(tmp_path, {"a": rows(2, "a")}, titles={"a": "Second"})
+    plan_file = tmp_path / "plan.json"
+    assert run("plan", "-f", str(manifest), "--out", str(plan_file)).exit_code == 0
+    document = json.loads(plan_file.read_text())
+    (change,) = document["plan"]["changes"]
+    ours, change["id"] = change["id"], theirs
+    plan_file.write_text(json.dumps(document))
+    result = run("apply", str(plan_file))
+    assert result.exit_code == 1
+    assert f"a: the plan acts on import {theirs}, but {ours} now stands for the key" in result.output
+    assert emulator.store.get(theirs)["title"] == "Theirs"
