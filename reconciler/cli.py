@@ -9,6 +9,7 @@ import math
 import os
 import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -22,6 +23,7 @@ from reconciler.apply.statelock import StateLock
 from reconciler.errors import ApplyFailed, ConfigError, ManifestInvalid, ReconcilerError
 from reconciler.lockfile import lock_path_for
 from reconciler.manifest.load import load_manifest
+from reconciler.model import Manifest
 from reconciler.plan.model import Plan
 from reconciler.planfile import read_saved_plan, refuse_other_options, write_saved_plan
 from reconciler.redact import redact
@@ -160,6 +162,15 @@ def write_summary(path: str | None, markdown: str) -> None:
         raise ConfigError(f"{path}: cannot write the summary: {exc.strerror}") from None
 
 
+def _refuse_to_overwrite_an_input(path: str, option: str, manifest: Manifest) -> None:
+    """An output file must not be the manifest, the lockfile or a CSV: writing it would destroy an input."""
+    target = Path(path).resolve()
+    inputs = {Path(manifest.path).resolve(), lock_path_for(manifest.path).resolve()}
+    inputs |= {Path(item.csv.absolute).resolve() for item in manifest.imports.values()}
+    if target in inputs:
+        raise ConfigError(f"{option} {path}: that is an input of the plan (the manifest, the lockfile or a CSV)")
+
+
 class Seconds(click.ParamType):
     """A finite, non-negative number of seconds (`nan` or `inf` would wait forever or never)."""
 
@@ -218,8 +229,10 @@ def plan(
         raise ConfigError("--force: only with --out, to record in the saved plan that it may break the safety rules")
     chosen = frozenset(targets) if targets else None
     with ApiClient.from_env() as client:
-        result = plan_from(read_snapshot(manifest_path, client), chosen)
+        snapshot = read_snapshot(manifest_path, client)
+        result = plan_from(snapshot, chosen)
     if out_path:
+        _refuse_to_overwrite_an_input(out_path, "--out", snapshot.manifest)
         write_saved_plan(out_path, result, manifest_path, chosen, force)
     write_summary(summary_path, render_markdown(result))
     fmt = "json" if as_json else fmt

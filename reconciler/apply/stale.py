@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from reconciler.errors import StalePlan
@@ -68,6 +69,8 @@ def _changes_moved(saved: dict[str, Any], fresh: Plan) -> list[str]:
     """Each key whose change is not the saved one: another action, another import, other values."""
     moved: list[str] = []
     by_key = {c.key: c for c in fresh.changes}
+    repeated = Counter(c["key"] for c in saved["plan"]["changes"])
+    moved += [f"{key}: the plan holds more than one change for it" for key, n in sorted(repeated.items()) if n > 1]
     for change in saved["plan"]["changes"]:
         key, now = change["key"], by_key.get(change["key"])
         if now is None:

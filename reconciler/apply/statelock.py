@@ -22,8 +22,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from reconciler.errors import LockHeld, ReconcilerError
+from reconciler.files import read_regular
 
 HELD_SUFFIX = ".held"
+MAX_LOCK_INFO_BYTES = 65_536
 UNREADABLE_PREFIX = "unreadable-"
 WRITE_GRACE = 2.0  # seconds an unreadable lock file is taken for one being written, not one left by a kill
 # Ids go into a shell command in the messages: anything else (a `?` is a glob) counts as unreadable.
@@ -69,9 +71,12 @@ class StateLock:
     def holder(self) -> dict[str, object] | None:
         """The holder's info; None when no lock is held. An unreadable lock gets an id for force-unlock."""
         try:
-            raw = self.path.read_bytes()
+            # Regular files only, and small: a lock committed as a symlink to /dev/zero or a FIFO is refused.
+            raw: bytes | None = read_regular(self.path, MAX_LOCK_INFO_BYTES)
         except FileNotFoundError:
-            return None
+            if not os.path.lexists(self.path):
+                return None
+            raw = None  # a dangling symbolic link
         except OSError:
             raw = None
         try:
@@ -145,7 +150,7 @@ class StateLock:
         if not held.get("note"):
             return False
         try:
-            return time.time() - self.path.stat().st_mtime < WRITE_GRACE
+            return time.time() - self.path.lstat().st_mtime < WRITE_GRACE  # the link itself, if it is one
         except FileNotFoundError:
             return True  # released meanwhile: try again at once
         except OSError:

@@ -32,6 +32,14 @@ class Lister(Protocol):
     def list_page(self, cursor: str | None = None, limit: int = PAGE_SIZE) -> dict[str, Any]: ...
 
 
+def _text(value: str) -> str:
+    """Remote text that can be written as UTF-8: a lone surrogate (JSON allows one) becomes U+FFFD, so an
+    import edited that way shows as drift and is corrected, instead of failing every output."""
+    if value.isascii():
+        return value
+    return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
 @dataclass(frozen=True, slots=True)
 class RemoteImport:
     """One import as the API reports it, with the tool's stamps read out of its metadata."""
@@ -53,14 +61,14 @@ class RemoteImport:
         return cls(
             id=item["id"],
             status=item["status"],
-            title=item.get("title") or "",
+            title=_text(item.get("title") or ""),
             entity=Entity.from_api(item.get("entity")),
             count=item.get("count") or 0,
-            metadata=dict(item.get("metadata") or {}),
+            metadata={_text(k): _text(v) for k, v in (item.get("metadata") or {}).items()},
             created_at=item["createdAt"],
             updated_at=item["updatedAt"],
             failed_reason=item.get("failedReason"),
-            failed_message=item.get("failedMessage"),
+            failed_message=_text(item["failedMessage"]) if item.get("failedMessage") else None,
         )
 
     def upload_expired(self, now: float) -> bool:

@@ -153,3 +153,22 @@ def test_a_failed_lock_write_leaves_no_empty_lock(tmp_path, monkeypatch):
     with pytest.raises(ReconcilerError, match="cannot write the state lock: No space left on device"):
         StateLock(tmp_path / "websets.lock").acquire("apply")
     assert not (tmp_path / "websets.lock.held").exists()
+
+
+@pytest.mark.parametrize("kind", ["dev-zero", "fifo", "dangling"])
+def test_a_lock_file_that_is_not_a_regular_file_is_unreadable_not_read(tmp_path, kind):
+    """A state lock committed as a link to /dev/zero, or a FIFO, is never read: reported, and removable."""
+    held = tmp_path / "websets.lock.held"
+    if kind == "dev-zero":
+        held.symlink_to("/dev/zero")
+    elif kind == "fifo":
+        os.mkfifo(held)
+    else:
+        held.symlink_to(tmp_path / "nowhere")
+    lock = StateLock(tmp_path / "websets.lock")
+    info = lock.holder()
+    assert info is not None and str(info["id"]).startswith("unreadable-")
+    with pytest.raises(LockHeld, match="held but unreadable"):
+        lock.acquire("apply")
+    lock.force_unlock(str(info["id"]))
+    assert not os.path.lexists(held)

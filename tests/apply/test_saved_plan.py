@@ -108,3 +108,28 @@ def test_a_saved_change_aimed_at_another_import_is_stale(run, emulator, tmp_path
     assert result.exit_code == 1
     assert f"a: the plan acts on import {theirs}, but {ours} now stands for the key" in result.output
     assert emulator.store.get(theirs)["title"] == "Theirs"
+
+
+@pytest.mark.parametrize("name", ["websets.yaml", "websets.lock", "data/a.csv"])
+def test_plan_out_never_overwrites_an_input(run, emulator, tmp_path, name):
+    manifest = write_files(tmp_path, {"a": rows(2, "a")})
+    assert run("apply", "-f", str(manifest), "--auto-approve").exit_code == 0
+    target = tmp_path / name
+    before = target.read_bytes()
+    result = run("plan", "-f", str(manifest), "--out", str(target))
+    assert result.exit_code == 1
+    assert f"--out {target}: that is an input of the plan" in result.output
+    assert target.read_bytes() == before
+
+
+def test_a_saved_plan_holding_a_change_twice_is_refused(run, emulator, tmp_path):
+    manifest = write_files(tmp_path, {"a": rows(2, "a"), "b": rows(1, "b")})
+    plan_file = tmp_path / "plan.json"
+    assert run("plan", "-f", str(manifest), "--out", str(plan_file)).exit_code == 0
+    document = json.loads(plan_file.read_text())
+    document["plan"]["changes"].append(document["plan"]["changes"][0])
+    plan_file.write_text(json.dumps(document))
+    result = run("apply", str(plan_file))
+    assert result.exit_code == 1
+    assert "a: the plan holds more than one change for it" in result.output
+    assert emulator.store.list(200, None)["data"] == []

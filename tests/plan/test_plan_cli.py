@@ -205,3 +205,16 @@ def test_plan_survives_faults_on_reads(make_emulator, tmp_path, monkeypatch):
         plan = plan_from(read_snapshot(str(write_manifest(tmp_path, ["a", "b"])), client))
     assert not plan.has_changes
     assert any(e["fault"] for e in emu.request_log)
+
+
+def test_a_remote_title_with_a_lone_surrogate_is_drift_not_a_crash(run, emulator, tmp_path):
+    manifest = write_manifest(tmp_path, ["a"])
+    assert run("apply", "-f", str(manifest), "--auto-approve").exit_code == 0
+    (item,) = emulator.store.list(200, None)["data"]
+    emulator.store.update(item["id"], {"title": "\ud800 edited"})
+    for fmt in ("text", "json", "markdown"):
+        result = run("plan", "-f", str(manifest), "--format", fmt, "--detailed-exitcode")
+        assert result.exit_code == 2, result.output
+        assert "\ufffd edited" in result.output
+    assert run("apply", "-f", str(manifest), "--auto-approve").exit_code == 0
+    assert emulator.store.get(item["id"])["title"] == "T a"
