@@ -119,7 +119,7 @@ def error_message(response: httpx.Response) -> str:
     Secrets are removed before the text is shortened, so no cut can leave part of one behind."""
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         body = None
     if isinstance(body, dict):
         error = body.get("error")
@@ -308,6 +308,8 @@ class ApiClient:
             body = response.json()
         except ValueError:
             problem = "the answer is not JSON"
+        except RecursionError:
+            problem = "the answer is nested too deeply to be an answer of the API"
         else:
             if method == "POST" and type(body) is dict and type(body.get("uploadUrl")) is str:
                 register_url(body["uploadUrl"])  # before any check, so no message can show it

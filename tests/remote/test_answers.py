@@ -31,6 +31,16 @@ def test_a_body_that_is_not_json_names_the_request():
     assert str(caught.value) == f"{ONE}: HTTP 200: the answer is not JSON (request id r7)"
 
 
+@pytest.mark.parametrize("status", [200, 500])
+def test_an_answer_nested_past_any_limit_is_one_line(status):
+    deep = "[" * 200_000 + "]" * 200_000
+    client, _, _ = client_with([httpx.Response(status, text=deep, headers={"X-Request-Id": "r8"})] * 6)
+    with pytest.raises(ApiError) as caught:
+        client.get("import_1")
+    assert str(caught.value).startswith(f"{ONE}: HTTP {status}: ")
+    assert "\n" not in str(caught.value)
+
+
 @pytest.mark.parametrize(
     ("page", "problem"),
     [
