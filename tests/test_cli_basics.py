@@ -84,7 +84,7 @@ def test_interrupt_during_validate_exits_130_with_one_line(monkeypatch, tmp_path
     def interrupted(path):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("reconciler.cli.load_manifest", interrupted)
+    monkeypatch.setattr("reconciler.cli.manifest.load_manifest", interrupted)
     result = CliRunner().invoke(cli, ["validate", "-f", str(tmp_path / "websets.yaml")])
     assert result.exit_code == 130
     assert result.stderr == "Error: interrupted\n"

@@ -180,7 +180,7 @@ def test_output_never_holds_the_api_key(run, emulator, tmp_path):
 def test_no_color_when_not_a_terminal_or_no_color(run, emulator, tmp_path, monkeypatch):
     manifest = write_manifest(tmp_path, ["a"])
     assert "\x1b[" not in run("plan", "-f", str(manifest)).output
-    from reconciler import cli as cli_module
+    from reconciler.cli import common as cli_module
 
     monkeypatch.setattr(cli_module.sys.stdout, "isatty", lambda: True, raising=False)
     assert cli_module.use_color(False) is True

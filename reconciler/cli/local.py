@@ -177,9 +177,9 @@ def demo(keep: str | None) -> None:
     import tempfile
     from pathlib import Path
 
-    from reconciler.cli import cli
+    cli = click.get_current_context().find_root().command  # the group, without importing it
 
-    examples = Path(__file__).resolve().parent.parent / "examples"
+    examples = Path(__file__).resolve().parents[2] / "examples"
     if not (examples / "websets.yaml").exists():
         raise click.ClickException(f"the bundled example is not at {examples}; run from a source checkout")
     with tempfile.TemporaryDirectory() as tmp, Emulator(processing_delay=0.3) as server:

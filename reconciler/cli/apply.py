@@ -1,0 +1,153 @@
+"""`apply`: carry out the plan (or a saved one) under the state lock, and report the result."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from reconciler.apply.executor import ApplyResult
+from reconciler.apply.interrupt import EXIT_INTERRUPTED, Interrupt
+from reconciler.apply.run import ApplyOptions, Declined
+from reconciler.apply.run import apply as run_apply
+from reconciler.cli.common import (
+    SECONDS,
+    manifest_option,
+    reports_errors,
+    summary_option,
+    target_option,
+    use_color,
+    write_summary,
+)
+from reconciler.errors import ApplyFailed, ConfigError
+from reconciler.plan.model import Plan
+from reconciler.planfile import read_saved_plan, refuse_other_options
+from reconciler.remote.client import ApiClient
+from reconciler.render.apply_markdown import render_apply_markdown
+from reconciler.render.plan_json import plan_document
+from reconciler.render.plan_text import render_text
+
+
+@click.command()
+@manifest_option
+@click.argument("plan_file", required=False, type=click.Path(dir_okay=False))
+@click.option("--auto-approve", is_flag=True, help="Apply without asking (needed when not on a terminal).")
+@click.option("--parallelism", default=8, show_default=True, type=click.IntRange(1, 64), help="Actions run at once.")
+@click.option("--force", is_flag=True, help="Apply an unsafe plan (thresholds or protected imports).")
+@target_option
+@click.option(
+    "--lock-timeout", default=0.0, show_default=True, type=SECONDS, help="Seconds to wait for the state lock."
+)
+@click.option("--wait/--no-wait", default=True, show_default=True, help="Wait for uploads to finish processing.")
+@click.option("--timeout", default=1800.0, show_default=True, type=SECONDS, help="Seconds to wait for processing.")
+@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable result instead of text.")
+@click.option("--no-color", is_flag=True, help="Never colour the output.")
+@summary_option
+@reports_errors
+def apply(
+    manifest_path: str,
+    plan_file: str | None,
+    auto_approve: bool,
+    parallelism: int,
+    force: bool,
+    targets: tuple[str, ...],
+    lock_timeout: float,
+    wait: bool,
+    timeout: float,
+    as_json: bool,
+    no_color: bool,
+    summary_path: str | None,
+) -> None:
+    """Make the remote match the manifest (or carry out a saved PLAN_FILE), then update websets.lock."""
+    saved = read_saved_plan(plan_file) if plan_file else None
+    chosen = frozenset(targets) if targets else None
+    if saved is not None:
+        assert plan_file is not None
+        given = click.get_current_context().get_parameter_source("manifest_path")
+        explicit = given is not None and given is not click.core.ParameterSource.DEFAULT
+        refuse_other_options(plan_file, saved[0], manifest_path if explicit else None, targets, force)
+        manifest_path = saved[0]["manifest"]
+        recorded = saved[0].get("targets")
+        chosen = frozenset(recorded) if recorded is not None else None
+        force = bool(saved[0].get("force"))
+    options = ApplyOptions(
+        targets=chosen, force=force, parallelism=parallelism, wait=wait, timeout=timeout, lock_timeout=lock_timeout
+    )
+    color = use_color(no_color)
+
+    def progress(key: str, message: str) -> None:
+        click.echo(f"{key}: {message}", err=as_json)
+
+    def show_plan(plan) -> None:  # type: ignore[no-untyped-def]
+        if not as_json:
+            click.echo(render_text(plan, color=color), nl=False)
+
+    def confirm(plan) -> bool:  # type: ignore[no-untyped-def]
+        if auto_approve:
+            return True
+        if not sys.stdin.isatty():
+            raise ConfigError("refusing to apply without confirmation: not a terminal; pass --auto-approve")
+        try:
+            return click.confirm("Apply these changes?", default=False)
+        except click.Abort as exc:  # click turns Ctrl-C at the prompt into Abort; it is an interrupt
+            if isinstance(exc.__context__, KeyboardInterrupt):
+                raise KeyboardInterrupt from None
+            return False
+
+    interrupt = Interrupt(say=lambda message: click.echo(message, err=True))
+    with interrupt.installed(), ApiClient.from_env() as client:
+        try:
+            plan_result, result = run_apply(
+                manifest_path,
+                client,
+                options,
+                progress=progress,
+                show_plan=show_plan,
+                confirm=confirm,
+                saved=saved,
+                interrupt=interrupt,
+            )
+        except Declined:
+            click.echo("Apply cancelled.", err=True)
+            sys.exit(1)
+        except KeyboardInterrupt:
+            click.echo("Apply interrupted before its changes started; the state lock is released.", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        _report_apply(plan_result, result, interrupt.interrupted, wait, as_json, summary_path)
+
+
+def _report_apply(
+    plan_result: Plan, result: ApplyResult, interrupted: bool, wait: bool, as_json: bool, summary_path: str | None
+) -> None:
+    """Print an apply's result and exit with its code: 1 on failures, 130 when a signal cut it short."""
+    # Imports left processing by --no-wait were not cut short by the signal.
+    cut_short = interrupted and bool(result.skipped or (wait and result.pending))
+    write_summary(summary_path, render_apply_markdown(plan_result, result))
+    if as_json:
+        document = {
+            "status": "interrupted" if cut_short else "failed" if result.failures else "ok",
+            "skipped": result.skipped,
+            "summary": {action: len(keys) for action, keys in result.done.items()},
+            "done": result.done,
+            "pending": result.pending,
+            "failures": [{"key": f.key, "op": f.op, "message": f.message} for f in result.failures],
+            "plan": plan_document(plan_result),
+        }
+        click.echo(json.dumps(document, indent=2, sort_keys=True))
+    if result.pending:
+        click.echo(f"Still processing: {', '.join(sorted(result.pending))}; the next apply finishes them.", err=as_json)
+    if cut_short:
+        for failure in result.failures:
+            click.echo(f"  - {failure}", err=True)
+        not_started = (
+            f"{len(result.skipped)} change(s) not started ({', '.join(sorted(result.skipped))}); "
+            if result.skipped
+            else ""
+        )
+        click.echo(f"Apply interrupted: {not_started}the progress made is saved; apply again to finish.", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    if result.failures:
+        raise ApplyFailed(result.failures)
+    if not as_json:
+        click.echo(f"Apply complete: {result.summary()}")

@@ -1,0 +1,106 @@
+"""What the commands share: options, the mapping of errors to exit codes, output helpers."""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from reconciler.errors import ConfigError, ManifestInvalid, ReconcilerError
+from reconciler.lockfile import lock_path_for
+from reconciler.model import Manifest
+from reconciler.redact import redact
+from reconciler.render.diagnostics import render_diagnostics
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+manifest_option = click.option(
+    "-f",
+    "--manifest",
+    "manifest_path",
+    default="websets.yaml",
+    show_default=True,
+    envvar="WEBSETS_MANIFEST",
+    help="The manifest file.",
+)
+
+
+def reports_errors(command: F) -> F:
+    """Map the error tree to one-line messages and exit codes, in one place for every command."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except ManifestInvalid as exc:
+            for line in render_diagnostics(exc.diagnostics, "text").splitlines():
+                click.echo(redact(line), err=True)
+            click.echo(f"Error: the manifest is invalid ({len(exc.diagnostics)} problem(s)).", err=True)
+            sys.exit(exc.exit_code)
+        except ReconcilerError as exc:
+            # Messages are redacted where they are made; this is the last gate before the terminal.
+            click.echo(redact(f"Error: {exc}"), err=True)
+            sys.exit(exc.exit_code)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def use_color(no_color: bool) -> bool:
+    """Colour only on a terminal, never with --no-color or NO_COLOR set."""
+    return not no_color and not os.environ.get("NO_COLOR") and sys.stdout.isatty()
+
+
+summary_option = click.option(
+    "--summary",
+    "summary_path",
+    type=click.Path(dir_okay=False),
+    help="Also write the result as Markdown to this file (e.g. $GITHUB_STEP_SUMMARY); appended to.",
+)
+
+
+def write_summary(path: str | None, markdown: str) -> None:
+    """Append Markdown to a summary file (a job summary collects several steps)."""
+    if not path:
+        return
+    try:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(markdown + "\n")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot write the summary: {exc.strerror}") from None
+
+
+def refuse_to_overwrite_an_input(path: str, option: str, manifest: Manifest) -> None:
+    """An output file must not be the manifest, the lockfile or a CSV: writing it would destroy an input."""
+    target = Path(path).resolve()
+    inputs = {Path(manifest.path).resolve(), lock_path_for(manifest.path).resolve()}
+    inputs |= {Path(item.csv.absolute).resolve() for item in manifest.imports.values()}
+    if target in inputs:
+        raise ConfigError(f"{option} {path}: that is an input of the plan (the manifest, the lockfile or a CSV)")
+
+
+class Seconds(click.ParamType):
+    """A finite, non-negative number of seconds (`nan` or `inf` would wait forever or never)."""
+
+    name = "seconds"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        if not math.isfinite(seconds) or seconds < 0:
+            self.fail(f"{value!r} is not a finite, non-negative number of seconds", param, ctx)
+        return seconds
+
+
+SECONDS = Seconds()
+
+target_option = click.option(
+    "--target", "targets", multiple=True, metavar="KEY", help="Limit the plan to these keys (repeatable)."
+)

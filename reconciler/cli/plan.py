@@ -1,0 +1,79 @@
+"""`plan`: read the remote, diff it against the manifest, print or save the plan."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from reconciler.cli.common import (
+    manifest_option,
+    refuse_to_overwrite_an_input,
+    reports_errors,
+    summary_option,
+    target_option,
+    use_color,
+    write_summary,
+)
+from reconciler.errors import ConfigError
+from reconciler.planfile import write_saved_plan
+from reconciler.refresh import plan_from, read_snapshot
+from reconciler.remote.client import ApiClient
+from reconciler.render.plan_json import render_json
+from reconciler.render.plan_markdown import render_markdown
+from reconciler.render.plan_text import render_text
+
+
+@click.command()
+@manifest_option
+@target_option
+@click.option("--out", "out_path", type=click.Path(dir_okay=False), help="Save the plan here, for `apply PLAN_FILE`.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "markdown", "json"]),
+    default="text",
+    show_default=True,
+    help="How to print the plan.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Short for --format json.")
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 0 when there are no changes, 2 when there are.")
+@click.option("--no-color", is_flag=True, help="Never colour the output.")
+@click.option(
+    "--force", is_flag=True, help="With --out: record that applying the saved plan may break the safety rules."
+)
+@summary_option
+@reports_errors
+def plan(
+    manifest_path: str,
+    targets: tuple[str, ...],
+    out_path: str | None,
+    fmt: str,
+    as_json: bool,
+    detailed_exitcode: bool,
+    no_color: bool,
+    force: bool,
+    summary_path: str | None,
+) -> None:
+    """Show what apply would change: read the remote, diff it against the manifest. Changes nothing."""
+    if force and not out_path:
+        raise ConfigError("--force: only with --out, to record in the saved plan that it may break the safety rules")
+    chosen = frozenset(targets) if targets else None
+    with ApiClient.from_env() as client:
+        snapshot = read_snapshot(manifest_path, client)
+        result = plan_from(snapshot, chosen)
+    if out_path:
+        refuse_to_overwrite_an_input(out_path, "--out", snapshot.manifest)
+        write_saved_plan(out_path, result, manifest_path, chosen, force)
+    write_summary(summary_path, render_markdown(result))
+    fmt = "json" if as_json else fmt
+    if fmt == "json":
+        click.echo(render_json(result), nl=False)
+    elif fmt == "markdown":
+        click.echo(render_markdown(result), nl=False)
+    else:
+        click.echo(render_text(result, color=use_color(no_color)), nl=False)
+    if out_path and fmt == "text":
+        click.echo(f"Saved the plan to {out_path}; apply it with: websets-reconciler apply {out_path}")
+    if detailed_exitcode and result.has_changes:
+        sys.exit(2)

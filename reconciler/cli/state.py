@@ -1,0 +1,19 @@
+"""`force-unlock`: the state lock, by hand."""
+
+from __future__ import annotations
+
+import click
+
+from reconciler.apply.statelock import StateLock
+from reconciler.cli.common import manifest_option, reports_errors
+from reconciler.lockfile import lock_path_for
+
+
+@click.command("force-unlock")
+@manifest_option
+@click.argument("lock_id")
+@reports_errors
+def force_unlock(manifest_path: str, lock_id: str) -> None:
+    """Remove the state lock LOCK_ID left by an apply that is no longer running."""
+    StateLock(lock_path_for(manifest_path)).force_unlock(lock_id)
+    click.echo(f"Removed the state lock {lock_id}.")
