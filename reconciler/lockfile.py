@@ -1,7 +1,8 @@
 """websets.lock: the record of what the tool manages, read strictly and written atomically.
 
 The lockfile is a record, not the only truth: the remote's ownership stamps can rebuild it. It holds
-no timestamps and is written with sorted keys, so a change to it reads as a small PR diff.
+no timestamps and is written with sorted keys, so a change to it reads as a small PR diff. While an
+apply runs, its steps go to the journal beside it (reconciler.apply.journal), which reading folds in.
 """
 
 from __future__ import annotations
@@ -170,7 +171,27 @@ def parse_lock(text: str, where: str) -> Lock:
 
 
 def read_lock(path: Path, owner: str) -> Lock | None:
-    """The lockfile at `path`, None if there is none; another owner's lockfile is an error."""
+    """What the last apply made true: the lockfile at `path` with the journal beside it folded in (nothing
+    is written); None if neither records anything. Another owner's lockfile is an error."""
+    # Here, not at the top: the journal's module builds on this one.
+    from reconciler.apply.journal import fold, read_journal
+
+    lock = read_lock_file(path)
+    where: Path = path
+    journal = read_journal(path)
+    if journal is not None and journal.applies_to(lock):
+        where = path if lock is not None else journal.path
+        lock = fold(journal, lock)
+    if lock is not None and lock.owner != owner:
+        raise LockfileError(
+            f"{where}: the lockfile belongs to owner {lock.owner!r}, but the manifest's owner is {owner!r}; "
+            "use the lockfile of this manifest, or delete it to rebuild it from the remote stamps"
+        )
+    return lock
+
+
+def read_lock_file(path: Path) -> Lock | None:
+    """The lockfile at `path` alone (no journal), None if there is none."""
     try:
         data = read_regular(path, MAX_LOCK_BYTES)
     except FileNotFoundError:
@@ -184,13 +205,7 @@ def read_lock(path: Path, owner: str) -> Lock | None:
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         raise LockfileError(f"{path}:{line}: the lockfile is not valid UTF-8") from None
-    lock = parse_lock(text, str(path))
-    if lock.owner != owner:
-        raise LockfileError(
-            f"{path}: the lockfile belongs to owner {lock.owner!r}, but the manifest's owner is {owner!r}; "
-            "use the lockfile of this manifest, or delete it to rebuild it from the remote stamps"
-        )
-    return lock
+    return parse_lock(text, str(path))
 
 
 def write_lock(path: Path, lock: Lock) -> None:

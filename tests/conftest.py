@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,10 @@ from reconciler.emulator import Emulator
 
 ROOT = Path(__file__).resolve().parent.parent
 API_KEY = "test-key"
+
+# The emulator has no rate limit unless a test gives it one, so the commands run unpaced (their children
+# too); the tests of pacing choose their rate explicitly.
+os.environ.setdefault("WEBSETS_MAX_RPS", "0")
 
 
 def load_schema(name: str) -> dict:

@@ -1,10 +1,14 @@
 """Carrying out a plan: create, upload, wait, PATCH, delete, in parallel, checkpointing every step.
 
 A create is written to the lockfile's journal, with a unique operation stamp, before the POST is sent.
-If the POST's answer is lost, the listing is searched for that stamp: an import found is one whose
-upload URL was lost with the answer, so it is deleted and the create tried again; none found means
-nothing was made. A replace creates the new import and waits for it to complete before deleting the
-old one, so a failed new import leaves the old one serving.
+If the POST's answer is lost, the newest pages of the listing are searched for that stamp: an import
+found is one whose upload URL was lost with the answer, so it is deleted and the create tried again;
+none found means nothing was made. A replace creates the new import and waits for it to complete before
+deleting the old one, so a failed new import leaves the old one serving.
+
+`parallelism` bounds the steps that are sending requests. A step whose import is still processing at
+its first poll hands its slot to the next step while it waits (the run's one `Watcher` polls for all of
+them), so long processing does not hold the requests back.
 """
 
 from __future__ import annotations
@@ -18,16 +22,19 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from reconciler.apply.book import LockBook
+from reconciler.apply.interrupt import leave_signals_to_the_main_thread
+from reconciler.apply.watch import PollPolicy, StillProcessing, Watcher
 from reconciler.errors import ActionError, ApiError
 from reconciler.lockfile import LockEntry, Operation
 from reconciler.model import STAMP_OPERATION, DesiredImport, Manifest
 from reconciler.plan.model import Action, Change
 from reconciler.plan.planner import desired_from_after, stamps
 from reconciler.remote.client import ApiClient, OutcomeUnknown
-from reconciler.remote.state import RemoteImport, read_remote
+from reconciler.remote.state import RemoteImport, find_stamped
 
 CREATE_ATTEMPTS = 3
-FINAL = frozenset({"completed", "failed", "canceled"})
+# Steps waiting for processing, beyond those sending requests: about one listing page of them.
+MAX_WAITING = 200
 # A gateway answered for a service it could not hear from: the request may still be carried out.
 _GATEWAY = frozenset({502, 504})
 _ACTIONS = ("create", "update", "replace", "delete")
@@ -37,13 +44,29 @@ class Progress(Protocol):
     def __call__(self, key: str, message: str) -> None: ...
 
 
-@dataclass(frozen=True, slots=True)
-class PollPolicy:
-    """How to wait for processing: first delay, growth, cap (seconds)."""
+class Tracker(Protocol):
+    """Counts for a progress display: steps in all and done, and the waits for processing."""
 
-    first: float = 0.1
-    factor: float = 1.6
-    cap: float = 5.0
+    def total(self, n: int) -> None: ...
+    def step_done(self, key: str) -> None: ...
+    def waiting(self, key: str, import_id: str) -> None: ...
+    def waited(self, key: str) -> None: ...
+
+
+class NoTracker:
+    """A Tracker that counts nothing."""
+
+    def total(self, n: int) -> None:
+        pass
+
+    def step_done(self, key: str) -> None:
+        pass
+
+    def waiting(self, key: str, import_id: str) -> None:
+        pass
+
+    def waited(self, key: str) -> None:
+        pass
 
 
 @dataclass
@@ -69,34 +92,6 @@ class _Failed(Exception):
         self.error = error
 
 
-class _StillProcessing(Exception):
-    pass
-
-
-def wait_for(
-    client: ApiClient,
-    import_id: str,
-    *,
-    timeout: float,
-    poll: PollPolicy,
-    sleep: Callable[[float], None],
-    clock: Callable[[], float] = time.monotonic,
-    stop: threading.Event | None = None,
-) -> dict[str, Any]:
-    """Poll until the import is completed, failed or canceled; raise _StillProcessing at the timeout, or
-    once `stop` is set."""
-    deadline = clock() + timeout
-    delay = poll.first
-    while True:
-        current = client.get(import_id)
-        if current["status"] in FINAL:
-            return current
-        if clock() + delay > deadline or (stop is not None and stop.is_set()):
-            raise _StillProcessing(import_id)
-        sleep(delay)
-        delay = min(poll.cap, delay * poll.factor)
-
-
 class Executor:
     """Runs the actionable changes of a plan against the API, writing the lockfile as it goes."""
 
@@ -113,6 +108,7 @@ class Executor:
         poll: PollPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
         stop: threading.Event | None = None,
+        tracker: Tracker | None = None,
     ) -> None:
         self.client, self.manifest, self.book = client, manifest, book
         self.stop = stop or threading.Event()  # set: start nothing new, stop waiting for processing
@@ -123,13 +119,19 @@ class Executor:
         self.wait, self.timeout = wait, timeout
         self.poll = poll or PollPolicy()
         self.sleep = sleep
+        self.tracker = tracker or NoTracker()
+        self.watcher = Watcher(client, self.poll, sleep=sleep)
+        self._slots = threading.BoundedSemaphore(self.parallelism)  # steps sending requests
 
     def run(self, changes: tuple[Change, ...]) -> ApplyResult:
         result = ApplyResult()
         work = [c for c in changes if c.action is not Action.NOOP]
-        with ThreadPoolExecutor(max_workers=self.parallelism, thread_name_prefix="apply") as pool:
+        self.tracker.total(len(work))
+        threads = max(1, min(len(work), self.parallelism + MAX_WAITING))
+        pool = ThreadPoolExecutor(threads, thread_name_prefix="apply", initializer=leave_signals_to_the_main_thread)
+        with self.watcher, pool:
             # Outcomes are gathered here, in the calling thread, so the result needs no lock.
-            for change, outcome in zip(work, pool.map(self._guarded, work), strict=True):
+            for change, outcome in zip(work, pool.map(self._slotted, work), strict=True):
                 if isinstance(outcome, ActionError):
                     result.failures.append(outcome)
                 elif outcome == "pending":
@@ -145,6 +147,10 @@ class Executor:
         """Steps started and not yet finished."""
         with self._running_lock:
             return self._running
+
+    def _slotted(self, change: Change) -> ActionError | str:
+        with self._slots:  # given up while the step waits for processing (`_finish`)
+            return self._guarded(change)
 
     def _guarded(self, change: Change) -> ActionError | str:
         with self._running_lock:
@@ -163,6 +169,7 @@ class Executor:
         finally:
             with self._running_lock:
                 self._running -= 1
+            self.tracker.step_done(change.key)
 
     def _apply(self, change: Change) -> str:
         if change.action is Action.DELETE:
@@ -241,11 +248,9 @@ class Executor:
             "csv": {"identifier": d.csv.identifier},
         }
 
-    def _find(self, operation: str) -> RemoteImport | None:
-        for item in read_remote(self.client):
-            if item.operation == operation:
-                return item
-        return None
+    def _find(self, operation: str, since: float) -> RemoteImport | None:
+        """The import a create sent at `since` (epoch seconds) made, if any: the newest pages only."""
+        return find_stamped(self.client, operation, since)
 
     def _discard(self, import_id: str) -> bool:
         """Delete an import this run made and cannot use; False when the delete failed."""
@@ -271,10 +276,11 @@ class Executor:
                 return "skipped"
             operation = uuid.uuid4().hex
             self.book.begin(Operation(operation, d.key, action, replaces, d.csv.sha256))
+            sent = time.time()
             try:
                 created = self.client.create(self._body(d, operation))
             except OutcomeUnknown as exc:
-                found = self._find(operation)  # made or not, its upload URL was lost with the answer
+                found = self._find(operation, sent)  # made or not, its upload URL was lost with the answer
                 if found is None and exc.status and exc.status not in _GATEWAY:  # the service is done: none made
                     self.book.end(operation)
                 else:
@@ -298,7 +304,7 @@ class Executor:
                 self._let_go(operation, import_id)
                 reason = "the upload URL could not be used"
                 continue
-            return self._finish(d, action, operation, import_id, replaces)
+            return self._finish(d, action, operation, import_id, replaces, created.get("createdAt"))
         raise _Failed(ActionError(action, d.key, f"gave up after {CREATE_ATTEMPTS} attempts: {reason}"))
 
     def _upload(self, created: dict[str, Any], d: DesiredImport) -> bool:
@@ -319,21 +325,39 @@ class Executor:
                 return False  # never received, and the URL is spent or expired: a new import is needed
             raise
 
-    def _finish(self, d: DesiredImport, action: str, operation: str, import_id: str, replaces: str | None) -> str:
+    def _finish(
+        self,
+        d: DesiredImport,
+        action: str,
+        operation: str,
+        import_id: str,
+        replaces: str | None,
+        created_at: str | None = None,
+    ) -> str:
         entry = LockEntry.of(d, import_id)
         if not self.wait:
             if replaces is None:
                 self.book.end(operation, d.key, entry)
             self.progress(d.key, f"{import_id} is processing (not waiting)")
             return "pending"
+        self.tracker.waiting(d.key, import_id)
+        handed_over = threading.Event()
+
+        def hand_over() -> None:  # still processing: let the next step send its requests meanwhile
+            handed_over.set()
+            self._slots.release()
+
         try:
-            final = wait_for(
-                self.client, import_id, timeout=self.timeout, poll=self.poll, sleep=self.sleep, stop=self.stop
-            )
-        except _StillProcessing:
+            watch = self.watcher.watch(import_id, created_at)
+            final = self.watcher.wait(watch, timeout=self.timeout, stop=self.stop, on_long_wait=hand_over)
+        except StillProcessing:
             why = "not waiting: interrupted" if self.stop.is_set() else f"still processing after {self.timeout:g} s"
             self.progress(d.key, f"{import_id} {why}; the next apply finishes it")
             return "pending"
+        finally:
+            self.tracker.waited(d.key)  # before a slot is waited for: that is not processing
+            if handed_over.is_set():
+                self._slots.acquire()  # what follows (delete, record) sends requests again
         if final["status"] != "completed":
             self._let_go(operation, import_id)
             why = f"{final.get('failedReason')}: {final.get('failedMessage')}"

@@ -22,6 +22,14 @@ EXIT_INTERRUPTED = 130
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
+def leave_signals_to_the_main_thread() -> None:
+    """Block SIGINT and SIGTERM in the calling (worker) thread. Python runs handlers on the main thread
+    only, and a signal the kernel hands to another thread does not wake a main thread blocked waiting for
+    a result; with the workers refusing them, the kernel delivers to the main thread."""
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+
+
 class Interrupt:
     """The state of one apply's signal handling; `stop` is what the executor watches."""
 

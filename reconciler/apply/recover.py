@@ -6,7 +6,8 @@ excluded by it (CI serialises those with one concurrency group); imports its jou
 therefore left to the plan, which shows what apply will delete (`Plan.strays`).
 
 1. Before planning, each journal operation is looked up by its stamp: completed -> reported (and the
-   import it replaces, if any and if stamped as ours, deleted); processing -> waited for, then the same;
+   import it replaces, if any and if stamped as ours, deleted); processing -> waited for (all of them
+   at once, by one poller reading the listing), then the same;
    pending, failed or canceled -> deleted; an operation the run gave up on (abandoned) -> deleted,
    whatever its status; not found -> it was never made. Then it leaves the journal.
 2. After the plan is shown and confirmed, its strays (settled duplicates, and imports of ours still
@@ -15,10 +16,12 @@ therefore left to the plan, which shows what apply will delete (`Plan.strays`).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from reconciler.apply.book import LockBook
-from reconciler.apply.executor import PollPolicy, Progress, _StillProcessing, wait_for
+from reconciler.apply.executor import Progress
+from reconciler.apply.watch import PollPolicy, StillProcessing, Watcher
 from reconciler.errors import ApiError
 from reconciler.lockfile import Operation
 from reconciler.model import Manifest
@@ -53,30 +56,39 @@ def recover(
     ours = {r.id: r for r in remote if r.owner == manifest.owner}
     by_operation = {r.operation: r for r in ours.values() if r.operation}
     gone: set[str] = set()
-    for op in book.state.journal:
-        found = by_operation.get(op.operation)
-        if found is None:
-            progress(op.key, f"{_what(op)} had made nothing; forgetting it")
-        elif op.abandoned:
-            _delete(client, found.id, gone)
-            progress(op.key, f"deleted {found.id}, made by a create that was given up on")
-        else:
-            status = found.status
-            if status == "processing":
-                try:
-                    status = wait_for(client, found.id, timeout=timeout, poll=poll, sleep=sleep)["status"]
-                except _StillProcessing:
-                    progress(op.key, f"{_what(op)}: {found.id} still processing; leaving it for later")
-                    continue
-            if status == "completed":
-                progress(op.key, f"{_what(op)}: {found.id} completed")
-                if op.replaces in ours:  # never an import that is not stamped as ours
-                    _delete(client, op.replaces, gone)
-                    progress(op.key, f"deleted {op.replaces}, which {found.id} replaces")
-            else:
+    with Watcher(client, poll, sleep=sleep) as watcher:
+        # Every wait starts now, so that one poll serves them all and the timeout bounds them together.
+        deadline = time.monotonic() + timeout
+        watches = {}
+        for op in book.state.journal:
+            found = by_operation.get(op.operation)
+            if found is not None and found.status == "processing" and not op.abandoned:
+                watches[op.operation] = watcher.watch(found.id, found.created_at)
+        for op in book.state.journal:
+            found = by_operation.get(op.operation)
+            if found is None:
+                progress(op.key, f"{_what(op)} had made nothing; forgetting it")
+            elif op.abandoned:
                 _delete(client, found.id, gone)
-                progress(op.key, f"{_what(op)}: {found.id} was {status}; deleted it")
-        book.end(op.operation)
+                progress(op.key, f"deleted {found.id}, made by a create that was given up on")
+            else:
+                status = found.status
+                if op.operation in watches:
+                    try:
+                        remaining = max(0.0, deadline - time.monotonic())
+                        status = watcher.wait(watches[op.operation], timeout=remaining)["status"]
+                    except StillProcessing:
+                        progress(op.key, f"{_what(op)}: {found.id} still processing; leaving it for later")
+                        continue
+                if status == "completed":
+                    progress(op.key, f"{_what(op)}: {found.id} completed")
+                    if op.replaces in ours:  # never an import that is not stamped as ours
+                        _delete(client, op.replaces, gone)
+                        progress(op.key, f"deleted {op.replaces}, which {found.id} replaces")
+                else:
+                    _delete(client, found.id, gone)
+                    progress(op.key, f"{_what(op)}: {found.id} was {status}; deleted it")
+            book.end(op.operation)
     return bool(gone)
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from reconciler.apply.book import LockBook
-from reconciler.apply.executor import ApplyResult, Executor, PollPolicy, Progress
+from reconciler.apply.executor import ApplyResult, Executor, PollPolicy, Progress, Tracker
 from reconciler.apply.interrupt import Interrupt
 from reconciler.apply.recover import delete_strays, recover
 from reconciler.apply.stale import check_stale, check_still_agrees
@@ -69,12 +69,14 @@ def apply(
     saved: tuple[dict[str, Any], Basis] | None = None,
     sleep: Callable[[float], None] = time.sleep,
     interrupt: Interrupt | None = None,
+    tracker: Tracker | None = None,
 ) -> tuple[Plan, ApplyResult]:
     """Carry out the plan for the manifest (or the saved plan), under the state lock."""
     interrupt = interrupt or Interrupt()
     lock_file = lock_path_for(manifest_path)
     state_lock = StateLock(lock_file)
     lock_id = state_lock.acquire("apply", timeout=options.lock_timeout, sleep=sleep)
+    book: LockBook | None = None
     try:
         snapshot = read_snapshot(manifest_path, client)
         # Planned before anything is written: refusals (another owner's import in the lockfile, an unknown
@@ -122,6 +124,7 @@ def apply(
                 poll=options.poll,
                 sleep=sleep,
                 stop=interrupt.stop,
+                tracker=tracker,
             )
             interrupt.executing(lambda: executor.in_flight, book.quiet, lambda: state_lock.release(lock_id))
             result = executor.run(changes)
@@ -129,4 +132,6 @@ def apply(
         _settle(book, plan, snapshot, options.targets)
         return plan, result
     finally:
+        if book is not None:  # a run cut short by an error leaves its steps in the lockfile too
+            book.close()
         state_lock.release(lock_id)

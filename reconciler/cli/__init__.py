@@ -4,23 +4,60 @@
     manifest.py  validate      plan.py  plan      apply.py  apply      state.py  force-unlock
     local.py     emulator, demo (no account needed)
 
-The command modules import the group's helpers, never the group: it gathers them here.
+The command modules import the group's helpers, never the group: it gathers them here, by name, and
+imports a command's module only when that command runs, so start-up stays quick.
 """
 
 from __future__ import annotations
 
-from reconciler.cli import apply, local, manifest, plan, state
-from reconciler.cli.common import use_color
-from reconciler.cli.group import cli, main
+from typing import Any
 
-for _command in (
-    manifest.validate,
-    plan.plan,
-    apply.apply,
-    state.force_unlock,
-    local.emulator,
-    local.demo,
-):
-    cli.add_command(_command)
+from reconciler.cli.group import LazyCommand, cli, main
+
+cli.lazy_commands.update(
+    {
+        "validate": LazyCommand(
+            "reconciler.cli.manifest",
+            "validate",
+            "Check the manifest and its CSV files offline (no API key needed).",
+        ),
+        "plan": LazyCommand(
+            "reconciler.cli.plan",
+            "plan",
+            "Show what apply would change: read the remote, diff it against the manifest.",
+        ),
+        "apply": LazyCommand(
+            "reconciler.cli.apply",
+            "apply",
+            "Make the remote match the manifest (or carry out a saved PLAN_FILE), then update websets.lock.",
+        ),
+        "force-unlock": LazyCommand(
+            "reconciler.cli.state",
+            "force_unlock",
+            "Remove the state lock LOCK_ID left by an apply that is no longer running.",
+        ),
+        "emulator": LazyCommand(
+            "reconciler.cli.local",
+            "emulator",
+            "Serve a local emulator of the Exa Websets Imports API (for offline trials and tests).",
+        ),
+        "demo": LazyCommand(
+            "reconciler.cli.local",
+            "demo",
+            "Run the main job on the bundled example against the embedded emulator: validate, plan, apply, "
+            "then change a title and a CSV and apply again.",
+        ),
+    }
+)
+
+
+def __getattr__(name: str) -> Any:
+    # `use_color` stays importable from here without loading what the commands share at start-up.
+    if name == "use_color":
+        from reconciler.cli.common import use_color
+
+        return use_color
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["cli", "main", "use_color"]

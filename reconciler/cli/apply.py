@@ -14,6 +14,7 @@ from reconciler.apply.run import apply as run_apply
 from reconciler.cli.common import (
     SECONDS,
     manifest_option,
+    max_rps_option,
     reports_errors,
     summary_option,
     target_option,
@@ -33,7 +34,13 @@ from reconciler.render.plan_text import render_text
 @manifest_option
 @click.argument("plan_file", required=False, type=click.Path(dir_okay=False))
 @click.option("--auto-approve", is_flag=True, help="Apply without asking (needed when not on a terminal).")
-@click.option("--parallelism", default=8, show_default=True, type=click.IntRange(1, 64), help="Actions run at once.")
+@click.option(
+    "--parallelism",
+    default=8,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Actions sending requests at once (an import waiting for processing holds no place).",
+)
 @click.option("--force", is_flag=True, help="Apply an unsafe plan (thresholds or protected imports).")
 @target_option
 @click.option(
@@ -43,6 +50,7 @@ from reconciler.render.plan_text import render_text
 @click.option("--timeout", default=1800.0, show_default=True, type=SECONDS, help="Seconds to wait for processing.")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable result instead of text.")
 @click.option("--no-color", is_flag=True, help="Never colour the output.")
+@max_rps_option
 @summary_option
 @reports_errors
 def apply(
@@ -57,6 +65,7 @@ def apply(
     timeout: float,
     as_json: bool,
     no_color: bool,
+    max_rps: float | None,
     summary_path: str | None,
 ) -> None:
     """Make the remote match the manifest (or carry out a saved PLAN_FILE), then update websets.lock."""
@@ -75,13 +84,17 @@ def apply(
         targets=chosen, force=force, parallelism=parallelism, wait=wait, timeout=timeout, lock_timeout=lock_timeout
     )
     color = use_color(no_color)
+    from reconciler.cli.progress import Display
+
+    display = Display.for_command("apply")  # on stderr; its lines go through it so the live line is erased first
 
     def progress(key: str, message: str) -> None:
-        click.echo(f"{key}: {message}", err=as_json)
+        display.line(f"{key}: {message}", err=as_json)
 
     def show_plan(plan) -> None:  # type: ignore[no-untyped-def]
+        display.pause()  # until the changes start: a confirmation prompt may follow
         if not as_json:
-            click.echo(render_text(plan, color=color), nl=False)
+            display.line(render_text(plan, color=color), nl=False)
 
     def confirm(plan) -> bool:  # type: ignore[no-untyped-def]
         if auto_approve:
@@ -95,19 +108,22 @@ def apply(
                 raise KeyboardInterrupt from None
             return False
 
-    interrupt = Interrupt(say=lambda message: click.echo(message, err=True))
-    with interrupt.installed(), ApiClient.from_env() as client:
+    interrupt = Interrupt(say=lambda message: display.line(message, err=True))
+    with interrupt.installed(), ApiClient.from_env(max_rps=max_rps) as client:
+        display.attach(client)
         try:
-            plan_result, result = run_apply(
-                manifest_path,
-                client,
-                options,
-                progress=progress,
-                show_plan=show_plan,
-                confirm=confirm,
-                saved=saved,
-                interrupt=interrupt,
-            )
+            with display:  # closed (its line erased) before any result or error is printed
+                plan_result, result = run_apply(
+                    manifest_path,
+                    client,
+                    options,
+                    progress=progress,
+                    show_plan=show_plan,
+                    confirm=confirm,
+                    saved=saved,
+                    interrupt=interrupt,
+                    tracker=display,
+                )
         except Declined:
             click.echo("Apply cancelled.", err=True)
             sys.exit(1)

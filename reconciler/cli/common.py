@@ -101,6 +101,33 @@ class Seconds(click.ParamType):
 
 SECONDS = Seconds()
 
+
+class RequestRate(click.ParamType):
+    """A finite, non-negative number of requests a second (0: no pacing)."""
+
+    name = "rps"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        try:
+            rate = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number of requests a second", param, ctx)
+        if not math.isfinite(rate) or rate < 0:
+            self.fail(f"{value!r} is not a finite, non-negative number of requests a second", param, ctx)
+        return rate
+
+
+# The default is DEFAULT_MAX_RPS of reconciler.remote.client, written out so that --help needs no HTTP stack.
+max_rps_option = click.option(
+    "--max-rps",
+    "max_rps",
+    type=RequestRate(),
+    default=None,
+    envvar="WEBSETS_MAX_RPS",
+    help="API requests a second, shared by every worker, under the team's rate limit (Exa allows 10 on the "
+    "common plans) [default: 8; 0: no pacing].",
+)
+
 target_option = click.option(
     "--target", "targets", multiple=True, metavar="KEY", help="Limit the plan to these keys (repeatable)."
 )

@@ -8,6 +8,7 @@ import click
 
 from reconciler.cli.common import (
     manifest_option,
+    max_rps_option,
     refuse_to_overwrite_an_input,
     reports_errors,
     summary_option,
@@ -42,6 +43,7 @@ from reconciler.render.plan_text import render_text
 @click.option(
     "--force", is_flag=True, help="With --out: record that applying the saved plan may break the safety rules."
 )
+@max_rps_option
 @summary_option
 @reports_errors
 def plan(
@@ -53,13 +55,18 @@ def plan(
     detailed_exitcode: bool,
     no_color: bool,
     force: bool,
+    max_rps: float | None,
     summary_path: str | None,
 ) -> None:
     """Show what apply would change: read the remote, diff it against the manifest. Changes nothing."""
     if force and not out_path:
         raise ConfigError("--force: only with --out, to record in the saved plan that it may break the safety rules")
     chosen = frozenset(targets) if targets else None
-    with ApiClient.from_env() as client:
+    from reconciler.cli.progress import Display
+
+    # Progress on stderr, closed (its line erased) before the plan or an error is printed.
+    with ApiClient.from_env(max_rps=max_rps) as client, Display.for_command("plan") as display:
+        display.attach(client)
         snapshot = read_snapshot(manifest_path, client)
         result = plan_from(snapshot, chosen)
     if out_path:

@@ -12,20 +12,32 @@ from __future__ import annotations
 import errno
 import os
 import re
+import stat
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from reconciler.errors import Diagnostic, ManifestInvalid
 from reconciler.files import RefusedFile, read_regular, refuse_unless_regular
-from reconciler.manifest.csvinspect import CsvFacts, Identifier, inspect_csv
+from reconciler.manifest.csvinspect import CsvFacts, Identifier, Recorded, inspect_csv
 from reconciler.manifest.schema import schema_issues
 from reconciler.manifest.yamlload import Path_, Position, Positions, YamlError, read_yaml
 from reconciler.model import CsvFile, DesiredImport, Entity, Manifest, Safety, is_reserved
 
 _WINDOWS_ABSOLUTE = re.compile(r"^[A-Za-z]:")
 MAX_MANIFEST_BYTES = 16_000_000  # ten thousand imports take about 1 MB
+
+
+class RecordedCsv(Recorded, Protocol):
+    """A lockfile entry as the loader reads it: the CSV path it names, and what was recorded of it."""
+
+    @property
+    def path(self) -> str: ...
+
+
+# Given the manifest's owner, the lockfile's entries by key (empty when there is no usable lockfile).
+RecordedLookup = Callable[[str], Mapping[str, RecordedCsv]]
 
 
 def dotted(path: Path_) -> str:
@@ -69,7 +81,32 @@ def _non_string_keys(value: Any, path: Path_ = ()) -> Iterator[Path_]:
             yield from _non_string_keys(item, (*path, i))
 
 
-def _csv_location(root: Path, real_root: Path, raw: str) -> tuple[Path | None, str | None]:
+def _plain_file(root: Path, real_root: Path, raw: str, folders: dict[str, Path | None]) -> Path | None:
+    """The common case in one lstat: a regular file, not a link, in a folder that resolves inside the
+    manifest's (each folder is resolved once); None for anything else, which the full checks then judge."""
+    folder, name = os.path.split(raw)
+    if name in ("", ".", ".."):
+        return None
+    if folder not in folders:
+        try:
+            real: Path | None = Path(os.path.realpath(root / folder))
+        except (OSError, RuntimeError, ValueError):
+            real = None
+        folders[folder] = real if real is not None and real.is_relative_to(real_root) else None
+    real_folder = folders[folder]
+    if real_folder is None:
+        return None
+    target = real_folder / name
+    try:
+        mode = os.lstat(target).st_mode
+    except OSError:
+        return None
+    return target if stat.S_ISREG(mode) else None
+
+
+def _csv_location(
+    root: Path, real_root: Path, raw: str, folders: dict[str, Path | None]
+) -> tuple[Path | None, str | None]:
     """Resolve a manifest CSV path inside the manifest's folder, or say why it is refused."""
     if "\x00" in raw:
         return None, "the path contains a NUL character"
@@ -79,6 +116,9 @@ def _csv_location(root: Path, real_root: Path, raw: str) -> tuple[Path | None, s
         return None, f"{raw!r} contains '\\'; use '/' between folders"
     if os.path.normpath(raw).split(os.sep)[0] == "..":
         return None, f"{raw!r} leaves the manifest's folder; CSV files must be inside it"
+    plain = _plain_file(root, real_root, raw, folders)
+    if plain is not None:
+        return plain, None
     try:
         target = (root / raw).resolve()
     except RuntimeError:  # Python < 3.13 reports a loop of symbolic links so
@@ -118,8 +158,11 @@ def _read_text(path: Path) -> str:
         raise ManifestInvalid([Diagnostic(file, line, 0, "", "the manifest is not valid UTF-8")]) from None
 
 
-def load_manifest(manifest_path: str | os.PathLike[str]) -> Manifest:
-    """Read and check a manifest and its CSVs; raise ManifestInvalid listing every problem."""
+def load_manifest(manifest_path: str | os.PathLike[str], recorded: RecordedLookup | None = None) -> Manifest:
+    """Read and check a manifest and its CSVs; raise ManifestInvalid listing every problem.
+
+    With `recorded`, a CSV that the lockfile entry of its key records byte for byte (size and sha256) is
+    hashed but not parsed again; `validate` passes none, so that it checks every CSV in full."""
     path = Path(manifest_path)
     file = str(manifest_path)
     text = _read_text(path)
@@ -140,7 +183,7 @@ def load_manifest(manifest_path: str | os.PathLike[str]) -> Manifest:
     for issue_path, at_key, message in schema_issues(document):
         if issue_path not in loaded.described:
             report.at(issue_path, message, key=at_key)
-    manifest = _build(document, path, report)
+    manifest = _build(document, path, report, recorded)
     if report.items:
         raise ManifestInvalid(report.items)
     return manifest
@@ -155,7 +198,7 @@ def _reserved_metadata(report: _Report, metadata: Any, path: Path_) -> None:
                 )
 
 
-def _build(document: dict[str, Any], path: Path, report: _Report) -> Manifest:
+def _build(document: dict[str, Any], path: Path, report: _Report, recorded: RecordedLookup | None) -> Manifest:
     defaults = document.get("defaults") if isinstance(document.get("defaults"), dict) else {}
     _reserved_metadata(report, defaults.get("metadata"), ("defaults", "metadata"))
     defaults_ok = not report.spoiled(("defaults",))
@@ -165,6 +208,7 @@ def _build(document: dict[str, Any], path: Path, report: _Report) -> Manifest:
     root = path.parent
     real_root = root.resolve()
     locations: dict[str, tuple[Path | None, str | None]] = {}
+    folders: dict[str, Path | None] = {}
     wanted: dict[str, tuple[Path_, dict[str, Any], Path, Identifier]] = {}
     for key, spec in imports.items():
         where: Path_ = ("imports", key)
@@ -178,14 +222,16 @@ def _build(document: dict[str, Any], path: Path, report: _Report) -> Manifest:
         csv_where = (*where, "csv", "path") if isinstance(spec["csv"], dict) else (*where, "csv")
         raw = csv_spec["path"]
         if raw not in locations:  # many imports may share a file: resolve it once
-            locations[raw] = _csv_location(root, real_root, raw)
+            locations[raw] = _csv_location(root, real_root, raw, folders)
         target, problem = locations[raw]
         if problem:
             report.at(csv_where, problem)
             continue
         assert target is not None
         wanted[key] = (where, spec, target, csv_spec.get("identifier"))
-    facts = _inspect_all(wanted)
+    owner = document.get("owner")
+    entries = recorded(owner) if recorded and isinstance(owner, str) and not report.spoiled(("owner",)) else {}
+    facts = _inspect_all(wanted, entries)
     desired: dict[str, DesiredImport] = {}
     for key, (where, spec, target, identifier) in sorted(wanted.items()):
         item = _desired(report, key, where, spec, defaults, target, identifier, facts[target])
@@ -194,13 +240,26 @@ def _build(document: dict[str, Any], path: Path, report: _Report) -> Manifest:
     return Manifest(str(path), document.get("owner", ""), safety, desired)
 
 
-def _inspect_all(wanted: dict[str, tuple[Path_, dict[str, Any], Path, Identifier]]) -> dict[Path, CsvFacts]:
+def _inspect_all(
+    wanted: dict[str, tuple[Path_, dict[str, Any], Path, Identifier]], entries: Mapping[str, RecordedCsv]
+) -> dict[Path, CsvFacts]:
     """Inspect each file once, checking every identifier spec that names it."""
     by_file: dict[Path, list[Identifier]] = defaultdict(list)
-    for _, _, target, identifier in wanted.values():
+    known: dict[Path, list[RecordedCsv]] = defaultdict(list)
+    for key, (_, spec, target, identifier) in wanted.items():
         if identifier not in by_file[target]:
             by_file[target].append(identifier)
-    return {target: inspect_csv(target, specs) for target, specs in by_file.items()}
+        entry = entries.get(key)
+        if entry is not None and entry.path == _raw_path(spec):
+            known[target].append(entry)
+    return {
+        target: inspect_csv(target, specs, known[target]) if target in known else inspect_csv(target, specs)
+        for target, specs in by_file.items()
+    }
+
+
+def _raw_path(spec: dict[str, Any]) -> str:
+    return spec["csv"]["path"] if isinstance(spec["csv"], dict) else spec["csv"]
 
 
 def _desired(
@@ -213,7 +272,7 @@ def _desired(
     identifier: Identifier,
     facts: CsvFacts,
 ) -> DesiredImport | None:
-    raw_path = spec["csv"]["path"] if isinstance(spec["csv"], dict) else spec["csv"]
+    raw_path = _raw_path(spec)
     display = os.path.normpath(os.path.join(os.path.dirname(report.file), raw_path))
     csv_where = (*where, "csv")
     ok = True

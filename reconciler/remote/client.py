@@ -7,6 +7,12 @@ caller resolves by looking for the create's operation stamp. One `Pause` is shar
 a run, so a 429 slows all workers down, not just the one that met it. An upload PUT is retried like the
 idempotent calls, but only while its URL is valid (the upload host refuses a second PUT that lands).
 
+Every request to the API host spends the run's request `Budget` (`pacing`), so the workers together stay
+under the team's rate limit instead of colliding with it; a 429 lowers the budget's rate for a while.
+Uploads go to the object store, which is not under that limit. Each retry, and each long wait for the
+budget, is told to `notice` in one line. A connection refused or a name that does not resolve on the
+first request of a run is reported at once (`Unreachable`): retrying a wrong address only delays the error.
+
 Every answer is checked before it is used (`answers`): one that is not JSON or lacks what the tool
 relies on is an ApiError naming the request, never a traceback further on.
 
@@ -19,6 +25,7 @@ from __future__ import annotations
 
 import email.utils
 import hashlib
+import math
 import os
 import random
 import threading
@@ -36,10 +43,17 @@ from reconciler.files import open_regular
 from reconciler.model import CsvFile
 from reconciler.redact import redact, register, register_url, register_userinfo
 from reconciler.remote.answers import create_problem, import_problem, is_loopback, page_problem, parse_time
+from reconciler.remote.connect import Unreachable, unreachable
+from reconciler.remote.pacing import Budget, Pause
+
+__all__ = ["DEFAULT_MAX_RPS", "ApiClient", "Budget", "OutcomeUnknown", "Pause", "RetryPolicy", "Unreachable"]
 
 IMPORTS = "/websets/v0/imports"
 DEFAULT_BASE_URL = "https://api.exa.ai"
+DEFAULT_MAX_RPS = 8.0  # under the 10 a second of the common plans, leaving room for the team's other clients
 _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+BUDGET_NOTICE_AFTER = 1.0  # seconds: a shorter wait for the budget is ordinary pacing, not news
+BUDGET_NOTICE_EVERY = 10.0  # seconds between two such notices, so that a slow run does not flood the output
 
 
 class OutcomeUnknown(TransportError):
@@ -53,6 +67,10 @@ class OutcomeUnknown(TransportError):
         return error
 
 
+def _per_second(rate: float) -> str:
+    return f"{rate:.3g}/s"
+
+
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
     """How hard to try: attempts in all, and the backoff's base and cap in seconds."""
@@ -61,25 +79,6 @@ class RetryPolicy:
     base: float = 0.5
     cap: float = 20.0
     max_retry_after: float = 120.0
-
-
-class Pause:
-    """A run-wide back-off: after a 429, every request waits until the Retry-After has passed."""
-
-    def __init__(self, sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic):
-        self._sleep, self._clock = sleep, clock
-        self._until = 0.0
-        self._lock = threading.Lock()
-
-    def push(self, seconds: float) -> None:
-        with self._lock:
-            self._until = max(self._until, self._clock() + seconds)
-
-    def wait(self) -> None:
-        with self._lock:
-            remaining = self._until - self._clock()
-        if remaining > 0:
-            self._sleep(remaining)
 
 
 def check_base_url(base_url: str) -> str:
@@ -166,7 +165,8 @@ def _verified(f: IO[bytes], csv: CsvFile, chunk: int = 1 << 20) -> Iterator[byte
 
 class ApiClient:
     """The Imports API over httpx. `sleep`, `rng` and `now` (wall-clock time) exist so tests can turn
-    backoff off and move time."""
+    backoff (and the budget's waits) off and move time. `max_rps` is the request budget's rate (None: the
+    default, 0: no pacing), changeable later through `budget.rate`; `notice` hears each retry in one line."""
 
     def __init__(
         self,
@@ -181,6 +181,7 @@ class ApiClient:
         pause: Pause | None = None,
         max_connections: int = 32,
         now: Callable[[], float] = time.time,
+        max_rps: float | None = None,
     ) -> None:
         register(api_key)
         register_userinfo(base_url)
@@ -198,8 +199,12 @@ class ApiClient:
         self.retry = retry or RetryPolicy()
         self._sleep, self._rng, self._now = sleep, rng, now
         self.pause = pause or Pause(sleep)
+        self.budget = Budget(DEFAULT_MAX_RPS if max_rps is None else max_rps, sleep=sleep)
+        self.notice: Callable[[str], None] = lambda message: None
         self.requests = 0  # requests sent, retries included
         self._count_lock = threading.Lock()
+        self._reached = False  # whether any answer came from the API host yet
+        self._budget_noticed = -math.inf
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **options: Any) -> ApiClient:
@@ -277,6 +282,8 @@ class ApiClient:
             delay, shared = self._delay(response, attempt)
             if attempt == self.retry.attempts - 1 or (deadline is not None and self._now() + delay >= deadline):
                 raise error
+            what = str(response.status_code) if response is not None else error.detail
+            self._retrying(what, operation, attempt, delay, shared)
             self._hold(delay, shared)
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -285,6 +292,28 @@ class ApiClient:
     def _count(self) -> None:
         with self._count_lock:
             self.requests += 1
+
+    def _spend(self) -> int | None:
+        """Wait for the budget (after any pause a 429 imposed); the ticket goes back through `settle`."""
+        self.pause.wait()
+        ticket, _ = self.budget.take(on_wait=self._budget_wait)
+        self._count()
+        return ticket
+
+    def _budget_wait(self, seconds: float) -> None:
+        now = time.monotonic()
+        if seconds > BUDGET_NOTICE_AFTER and now - self._budget_noticed >= BUDGET_NOTICE_EVERY:
+            self._budget_noticed = now
+            self.notice(f"waiting {seconds:.1f} s for the request budget ({_per_second(self.budget.rate)})")
+
+    def _retrying(
+        self, what: str, operation: str, attempt: int, delay: float, shared: bool, lowered: float | None = None
+    ) -> None:
+        """Say that a request is about to be tried again, and after how long."""
+        n, of = attempt + 1, self.retry.attempts - 1
+        when = f"pausing {delay:.1f} s, then retry {n}/{of}" if shared else f"retry {n}/{of} in {delay:.1f} s"
+        rate = f" (rate limit lowered to {_per_second(lowered)})" if lowered is not None else ""
+        self.notice(redact(f"{what} from {operation}; {when}{rate}"))
 
     def _backoff(self, attempt: int) -> float:
         return self._rng() * min(self.retry.cap, self.retry.base * (2**attempt))
@@ -333,18 +362,24 @@ class ApiClient:
         operation = f"{method} {path}"
         for attempt in range(self.retry.attempts):
             last = attempt == self.retry.attempts - 1
-            self.pause.wait()
-            self._count()
+            ticket = self._spend()
             try:
                 response = self._http.request(method, path, **kwargs)
             except httpx.HTTPError as exc:
+                self.budget.settle(ticket)
                 reason = type(exc).__name__
+                if not self._reached and (why := unreachable(exc)) is not None:
+                    raise Unreachable(self.base_url, why) from None
                 if method == "POST":
                     raise OutcomeUnknown(operation, reason) from None
                 if last:
                     raise TransportError(operation, reason) from None
-                self._sleep(self._backoff(attempt))
+                delay = self._backoff(attempt)
+                self._retrying(reason, operation, attempt, delay, False)
+                self._sleep(delay)
                 continue
+            self.budget.settle(ticket)
+            self._reached = True
             status = response.status_code
             if status < 300:
                 return self._answer(method, operation, response, check)
@@ -356,5 +391,9 @@ class ApiClient:
                 raise OutcomeUnknown.answered(operation, status, error_message(response), request_id)
             if not retryable or last:
                 raise ApiError(operation, status, error_message(response), request_id)
-            self._hold(*self._delay(response, attempt))
+            delay, shared = self._delay(response, attempt)
+            # The limit is lower than the budget (or others of the team spend it too): slow down for a while.
+            lowered = self.budget.lower(ticket) if status == 429 else None
+            self._retrying(str(status), operation, attempt, delay, shared, lowered)
+            self._hold(delay, shared)
         raise AssertionError("unreachable")  # pragma: no cover

@@ -3,6 +3,9 @@
 A refresh costs ceil(N / 200) requests and never one per import. A listing that contradicts itself
 (the same id twice, a cursor seen before) is read again from the start a bounded number of times.
 The client has checked each page's shape (`answers.page_problem`) before it arrives here.
+
+Looking for one create's operation stamp (`find_stamped`) reads only the newest pages: the listing is
+newest first, so it stops once it is past the time the create was sent.
 """
 
 from __future__ import annotations
@@ -23,6 +26,9 @@ from reconciler.model import (
 from reconciler.remote.answers import parse_time
 
 PAGE_SIZE = 200
+# The server stamps createdAt by its clock, not ours: an import made by a request we sent at T may read
+# as created a little before T. Searches by time reach this far further back than our clock says.
+CLOCK_SKEW = 300.0
 UPLOAD_WINDOW = 3600.0  # the API's default upload validity: a pending import older than this can never complete
 LISTING_ATTEMPTS = 3
 MAX_PAGES = 100_000  # a cursor loop that never ends is caught long before this
@@ -133,3 +139,29 @@ def read_remote(client: Lister, attempts: int = LISTING_ATTEMPTS) -> list[Remote
         if problem is None:
             return items
     raise RemoteStateError(f"the import listing is inconsistent ({problem}) after {attempts} attempts; try again later")
+
+
+def find_stamped(client: Lister, operation: str, since: float, skew: float = CLOCK_SKEW) -> RemoteImport | None:
+    """The import stamped with `operation`, made by a request sent at `since` (epoch seconds, our clock)
+    or later; None when none is. Reads the newest pages only, until past `since` less the clock skew."""
+    cutoff = since - skew
+    cursor: str | None = None
+    seen_cursors: set[str] = set()
+    for _ in range(MAX_PAGES):
+        page = client.list_page(cursor, PAGE_SIZE)
+        for raw in page.get("data") or []:
+            metadata = raw.get("metadata") or {}
+            if metadata.get(STAMP_OPERATION) == operation:
+                return RemoteImport.from_api(raw)
+            created = parse_time(raw["createdAt"])
+            if created is not None and created < cutoff:
+                return None  # newest first: everything further on is older still
+        if not page.get("hasMore"):
+            return None
+        cursor = page.get("nextCursor")
+        if not cursor or cursor in seen_cursors:
+            # Not "none found": a listing that cannot be followed proves nothing about the stamp.
+            problem = "hasMore is true but nextCursor is empty" if not cursor else "a cursor repeated"
+            raise RemoteStateError(f"the import listing is inconsistent ({problem}); try again later")
+        seen_cursors.add(cursor)
+    raise RemoteStateError(f"the import listing is inconsistent (more than {MAX_PAGES} pages); try again later")
