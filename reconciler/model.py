@@ -93,3 +93,4 @@ class Manifest:
     owner: str
     safety: Safety
     imports: dict[str, DesiredImport] = field(default_factory=dict)
+    max_rps: float | None = None  # api.max_rps: the request budget, unless the command line sets one

@@ -124,6 +124,7 @@ def read_snapshot(manifest_path: str, client: ApiClient) -> Snapshot:
 
         lock_reader = _LockReader(lock_path_for(manifest_path))
         manifest = load_manifest(manifest_path, recorded=lock_reader.entries)
+        client.prefer_rate(manifest.max_rps)  # the listing's first pages went at the default rate
         lock = lock_reader.lock(manifest.owner)
         # The planner and its diff library are imported now, while the listing still waits on the network.
         import reconciler.plan.planner  # noqa: F401

@@ -53,3 +53,47 @@ def test_the_rate_reaches_the_api_client(command, args, env, expected, tmp_path,
     assert ApiClient("https://api.example.com", "k" * 8, max_rps=expected).budget.rate == (
         DEFAULT_MAX_RPS if expected is None else expected
     )
+
+
+def _with_api(manifest, api: str):
+    text = manifest.read_text().replace("imports:", f"api: {api}\nimports:", 1)
+    manifest.write_text(text)
+    return manifest
+
+
+@pytest.mark.parametrize(("chosen", "expected"), [(None, 3.0), (5.0, 5.0), (0.0, 0.0)])
+def test_the_manifests_rate_holds_unless_the_command_line_chose_one(chosen, expected, emulator, tmp_path):
+    from reconciler.refresh import read_snapshot
+    from tests.apply.helpers import API_KEY
+
+    manifest = _with_api(write_files(tmp_path, {"a": rows(1)}), "{max_rps: 3}")
+    with ApiClient(emulator.base_url, API_KEY, max_rps=chosen) as client:
+        snapshot = read_snapshot(str(manifest), client)
+        assert snapshot.manifest.max_rps == 3
+        assert client.budget.rate == expected
+
+
+def test_a_manifest_without_a_rate_keeps_the_default(emulator, tmp_path):
+    from reconciler.refresh import read_snapshot
+    from tests.apply.helpers import API_KEY
+
+    manifest = write_files(tmp_path, {"a": rows(1)})
+    with ApiClient(emulator.base_url, API_KEY) as client:
+        assert read_snapshot(str(manifest), client).manifest.max_rps is None
+        assert client.budget.rate == DEFAULT_MAX_RPS
+
+
+@pytest.mark.parametrize(
+    ("api", "message"),
+    [
+        ("{max_rps: -1}", "api.max_rps"),
+        ("{max_rps: fast}", "api.max_rps"),
+        ("{max_rsp: 3}", "max_rsp"),
+    ],
+)
+def test_a_bad_rate_in_the_manifest_is_one_line_naming_the_file_line_and_field(api, message, tmp_path):
+    manifest = _with_api(write_files(tmp_path, {"a": rows(1)}), api)
+    result = CliRunner().invoke(cli, ["validate", "-f", str(manifest)])
+    assert result.exit_code == 1
+    line = [x for x in result.output.splitlines() if message in x]
+    assert line and line[0].startswith(f"{manifest}:5:"), result.output

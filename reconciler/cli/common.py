@@ -76,9 +76,14 @@ def write_summary(path: str | None, markdown: str) -> None:
 
 
 def refuse_to_overwrite_an_input(path: str, option: str, manifest: Manifest) -> None:
-    """An output file must not be the manifest, the lockfile or a CSV: writing it would destroy an input."""
+    """An output file must not be the manifest, the lockfile (or its journal or state lock) or a CSV:
+    writing it would destroy an input."""
+    from reconciler.apply.journal import journal_path_for
+    from reconciler.apply.statelock import HELD_SUFFIX
+
     target = Path(path).resolve()
-    inputs = {Path(manifest.path).resolve(), lock_path_for(manifest.path).resolve()}
+    lock = lock_path_for(manifest.path).resolve()
+    inputs = {Path(manifest.path).resolve(), lock, journal_path_for(lock), lock.with_name(lock.name + HELD_SUFFIX)}
     inputs |= {Path(item.csv.absolute).resolve() for item in manifest.imports.values()}
     if target in inputs:
         raise ConfigError(f"{option} {path}: that is an input of the plan (the manifest, the lockfile or a CSV)")

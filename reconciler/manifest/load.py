@@ -237,7 +237,9 @@ def _build(document: dict[str, Any], path: Path, report: _Report, recorded: Reco
         item = _desired(report, key, where, spec, defaults, target, identifier, facts[target])
         if item is not None:
             desired[key] = item
-    return Manifest(str(path), document.get("owner", ""), safety, desired)
+    api = document.get("api") if isinstance(document.get("api"), dict) else {}
+    max_rps = api.get("max_rps") if not report.spoiled(("api",)) else None
+    return Manifest(str(path), document.get("owner", ""), safety, desired, max_rps)
 
 
 def _inspect_all(

@@ -200,11 +200,17 @@ class ApiClient:
         self._sleep, self._rng, self._now = sleep, rng, now
         self.pause = pause or Pause(sleep)
         self.budget = Budget(DEFAULT_MAX_RPS if max_rps is None else max_rps, sleep=sleep)
+        self._rate_chosen = max_rps is not None  # by --max-rps or WEBSETS_MAX_RPS, which beat the manifest
         self.notice: Callable[[str], None] = lambda message: None
         self.requests = 0  # requests sent, retries included
         self._count_lock = threading.Lock()
         self._reached = False  # whether any answer came from the API host yet
         self._budget_noticed = -math.inf
+
+    def prefer_rate(self, max_rps: float | None) -> None:
+        """Take the manifest's api.max_rps, unless the command line chose the rate."""
+        if max_rps is not None and not self._rate_chosen:
+            self.budget.rate = float(max_rps)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **options: Any) -> ApiClient:
