@@ -48,6 +48,9 @@ class _Background:
         self._thread.start()
 
     def _run(self, target: Any) -> None:
+        from reconciler.apply.interrupt import leave_signals_to_the_main_thread
+
+        leave_signals_to_the_main_thread()  # Ctrl-C must wake the main thread, never this one
         try:
             self.result = target()
         except BaseException as exc:

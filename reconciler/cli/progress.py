@@ -258,6 +258,9 @@ class Display:
         return self
 
     def _run(self, interval: float) -> None:
+        from reconciler.apply.interrupt import leave_signals_to_the_main_thread
+
+        leave_signals_to_the_main_thread()  # Ctrl-C must wake the main thread, never this one
         while not self._stop.wait(interval):
             try:
                 self.tick()
