@@ -160,6 +160,13 @@ def read_journal(lock_path: Path) -> JournalFile | None:
     for number, line in enumerate(lines, 1):
         payload = _decode(line)
         if payload is None:
+            # A crash tears only the tail: past a torn line nothing checks out. A checked line after it
+            # means the file was edited or damaged, and dropping acknowledged steps would lose them.
+            if any(_decode(later) is not None for later in lines[number:]):
+                raise LockfileError(
+                    f"{path}:{number}: the journal is corrupt: this line fails its check and checked lines "
+                    "follow it (edited by hand?)"
+                )
             break
         try:
             event = load_json_strictly(payload.decode("utf-8"))

@@ -16,6 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from reconciler.cli import cli
+from reconciler.errors import LockfileError
 from reconciler.lockfile import Lock, LockEntry, Operation, parse_lock, read_lock, write_lock
 from reconciler.model import Entity
 from tests.apply.helpers import NO_WAIT_POLL, apply_once, assert_converged, rows, write_files
@@ -162,8 +163,7 @@ def test_an_apply_stopped_by_an_error_after_finishing_the_journal_still_folds_it
         pytest.param(lambda: _line({"event": "forget", "key": "x"}).replace(b'"x"', b'"a"'), id="fails-its-check"),
         pytest.param(lambda: b"\x00" * 4096, id="zeros"),
         pytest.param(lambda: _line({"event": "forget", "key": "x"})[:-2] + b"\n", id="no-closing-brace"),
-        # An unchecked line ends what was acknowledged: a valid line after it was never acknowledged either.
-        pytest.param(lambda: b'{"crc32":"00000000"}\n' + _line({"event": "forget", "key": "x"}), id="then-valid"),
+        pytest.param(lambda: _line({"event": "forget", "key": "x"})[:-9] + b"\x00" * 100, id="then-garbage"),
     ],
 )
 def test_a_torn_or_unchecked_last_line_is_ignored_never_misread(make_emulator, tmp_path, tail):
@@ -175,6 +175,24 @@ def test_a_torn_or_unchecked_last_line_is_ignored_never_misread(make_emulator, t
     apply_once(emulator, tmp_path / "websets.yaml")
     assert_converged(emulator, tmp_path / "websets.yaml", AFTER)
     assert not journal.exists()
+
+
+@pytest.mark.parametrize("line", [1, 2], ids=["header", "a-step"])
+def test_a_line_edited_before_the_last_is_one_error_naming_it_and_nothing_is_dropped(make_emulator, tmp_path, line):
+    emulator = make_emulator()
+    journal, _ = _valid_journal(emulator, tmp_path)
+    lines = journal.read_bytes().split(b"\n")
+    assert len(lines) > line + 1  # checked lines follow the edited one
+    lines[line - 1] = lines[line - 1].replace(b'"growth"', b'"growtH"').replace(b"false", b"true ")
+    journal.write_bytes(b"\n".join(lines))
+    before = (tmp_path / "websets.lock").read_bytes()
+    with pytest.raises(LockfileError, match=rf"websets.lock.journal:{line}: the journal is corrupt: this line fails"):
+        read_lock(tmp_path / "websets.lock", "growth")
+    planned = CliRunner().invoke(cli, ["plan", "-f", str(tmp_path / "websets.yaml")], env=_env(emulator))
+    assert planned.exit_code == 1
+    assert f"websets.lock.journal:{line}: the journal is corrupt" in planned.output
+    assert "Traceback" not in planned.output
+    assert (tmp_path / "websets.lock").read_bytes() == before and journal.exists()
 
 
 def test_a_journal_left_by_a_compaction_that_wrote_the_lockfile_is_stale_and_not_applied_again(make_emulator, tmp_path):
