@@ -180,7 +180,8 @@ def test_notices_are_counted_and_the_latest_is_shown():
 
     log, clock, screen = display(live=False)
     log.total(3)
-    log.notice(RETRY)
+    log.notice(RETRY)  # a log has no live line: each notice is a line of its own, at once
+    assert screen.take() == [(f"apply: {RETRY}\n", True)]
     clock.advance(10)
     log.tick()
     assert screen.take() == [(f"apply: 0/3 done, 1 retry (latest: {RETRY})\n", True)]

@@ -136,10 +136,14 @@ class Display:
 
     def notice(self, message: str) -> None:
         """A line from the client: a retry it is about to make ("503 from POST /imports; retry 2/5 in
-        1.6 s"), counted, or another wait; the latest is shown for a while."""
+        1.6 s"), counted, or another wait; the latest is shown for a while on a terminal, and in a log
+        each one is a line of its own (a log has no live line to show it on)."""
         with self._lock:
             self._retries += bool(_RETRY.search(message))
             self._notice = (self._clock(), redact(message))
+            if not self.live and not self._paused and not self._closed:
+                self._write(f"{self.command}: {self._notice[1]}\n", True)
+                self._last_output = self._clock()
 
     def attach(self, client: Any) -> None:
         """Hear the client's retries, and count the imports each listing reads (by wrapping `list_page`)."""
