@@ -29,7 +29,7 @@ from reconciler.lockfile import LockEntry, Operation
 from reconciler.model import STAMP_OPERATION, DesiredImport, Manifest
 from reconciler.plan.model import Action, Change
 from reconciler.plan.planner import desired_from_after, stamps
-from reconciler.remote.client import ApiClient, OutcomeUnknown
+from reconciler.remote.client import ApiClient, OutcomeUnknown, Stopped
 from reconciler.remote.state import RemoteImport, find_stamped
 
 CREATE_ATTEMPTS = 3
@@ -279,6 +279,9 @@ class Executor:
             sent = time.time()
             try:
                 created = self.client.create(self._body(d, operation))
+            except Stopped:  # never sent: nothing was made
+                self.book.end(operation)
+                return "skipped"
             except OutcomeUnknown as exc:
                 found = self._find(operation, sent)  # made or not, its upload URL was lost with the answer
                 if found is None and exc.status and exc.status not in _GATEWAY:  # the service is done: none made

@@ -113,6 +113,7 @@ def apply(
             if saved is None and not confirm(plan):
                 raise Declined()
             delete_strays(client, plan, progress)
+            client.stop = interrupt.stop  # stopping cuts the waits for the budget short, and sends no create
             executor = Executor(
                 client,
                 snapshot.manifest,

@@ -16,6 +16,7 @@ from reconciler.errors import ConfigError, ManifestInvalid, ReconcilerError
 from reconciler.lockfile import lock_path_for
 from reconciler.model import Manifest
 from reconciler.redact import redact
+from reconciler.remote.pacing import MIN_RATE
 from reconciler.render.diagnostics import render_diagnostics
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -119,6 +120,12 @@ class RequestRate(click.ParamType):
             self.fail(f"{value!r} is not a number of requests a second", param, ctx)
         if not math.isfinite(rate) or rate < 0:
             self.fail(f"{value!r} is not a finite, non-negative number of requests a second", param, ctx)
+        if 0 < rate < MIN_RATE:
+            self.fail(
+                f"{value!r} is below {MIN_RATE:g} requests a second; give {MIN_RATE:g} or more, or 0 for no pacing",
+                param,
+                ctx,
+            )
         return rate
 
 

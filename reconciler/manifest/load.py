@@ -24,6 +24,7 @@ from reconciler.manifest.csvinspect import CsvFacts, Identifier, Recorded, inspe
 from reconciler.manifest.schema import schema_issues
 from reconciler.manifest.yamlload import Path_, Position, Positions, YamlError, read_yaml
 from reconciler.model import CsvFile, DesiredImport, Entity, Manifest, Safety, is_reserved
+from reconciler.remote.pacing import MIN_RATE
 
 _WINDOWS_ABSOLUTE = re.compile(r"^[A-Za-z]:")
 MAX_MANIFEST_BYTES = 16_000_000  # ten thousand imports take about 1 MB
@@ -239,6 +240,11 @@ def _build(document: dict[str, Any], path: Path, report: _Report, recorded: Reco
             desired[key] = item
     api = document.get("api") if isinstance(document.get("api"), dict) else {}
     max_rps = api.get("max_rps") if not report.spoiled(("api",)) else None
+    if max_rps is not None and 0 < max_rps < MIN_RATE:
+        report.at(
+            ("api", "max_rps"), f"below {MIN_RATE:g} requests a second; give {MIN_RATE:g} or more, or 0 for no pacing"
+        )
+        max_rps = None
     return Manifest(str(path), document.get("owner", ""), safety, desired, max_rps)
 
 

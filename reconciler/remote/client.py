@@ -46,7 +46,7 @@ from reconciler.remote.answers import create_problem, import_problem, is_loopbac
 from reconciler.remote.connect import Unreachable, unreachable
 from reconciler.remote.pacing import Budget, Pause
 
-__all__ = ["DEFAULT_MAX_RPS", "ApiClient", "Budget", "OutcomeUnknown", "Pause", "RetryPolicy", "Unreachable"]
+__all__ = ["DEFAULT_MAX_RPS", "ApiClient", "Budget", "OutcomeUnknown", "Pause", "RetryPolicy", "Stopped", "Unreachable"]
 
 IMPORTS = "/websets/v0/imports"
 DEFAULT_BASE_URL = "https://api.exa.ai"
@@ -54,6 +54,13 @@ DEFAULT_MAX_RPS = 8.0  # under the 10 a second of the common plans, leaving room
 _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 BUDGET_NOTICE_AFTER = 1.0  # seconds: a shorter wait for the budget is ordinary pacing, not news
 BUDGET_NOTICE_EVERY = 10.0  # seconds between two such notices, so that a slow run does not flood the output
+
+
+class Stopped(ApiError):
+    """A create not sent because the run is stopping: nothing was made."""
+
+    def __init__(self, operation: str) -> None:
+        super().__init__(operation, 0, "not sent: the run is stopping", None)
 
 
 class OutcomeUnknown(TransportError):
@@ -198,8 +205,12 @@ class ApiClient:
         self._upload_http = httpx.Client(headers=agent, **common)
         self.retry = retry or RetryPolicy()
         self._sleep, self._rng, self._now = sleep, rng, now
-        self.pause = pause or Pause(sleep)
-        self.budget = Budget(DEFAULT_MAX_RPS if max_rps is None else max_rps, sleep=sleep)
+        # Set once the run is stopping (the first Ctrl-C): waits for the budget or a 429's pause end at
+        # once, and no create that has not been sent goes out (`Stopped`).
+        self.stop = threading.Event()
+        wait = sleep if sleep is not time.sleep else (lambda seconds: self.stop.wait(seconds))
+        self.pause = pause or Pause(wait)
+        self.budget = Budget(DEFAULT_MAX_RPS if max_rps is None else max_rps, sleep=wait)
         self._rate_chosen = max_rps is not None  # by --max-rps or WEBSETS_MAX_RPS, which beat the manifest
         self.notice: Callable[[str], None] = lambda message: None
         self.requests = 0  # requests sent, retries included
@@ -369,6 +380,9 @@ class ApiClient:
         for attempt in range(self.retry.attempts):
             last = attempt == self.retry.attempts - 1
             ticket = self._spend()
+            if method == "POST" and self.stop.is_set():  # a create is new work: it does not start now
+                self.budget.settle(ticket)
+                raise Stopped(operation)
             try:
                 response = self._http.request(method, path, **kwargs)
             except httpx.HTTPError as exc:

@@ -23,6 +23,9 @@ WINDOW = 1.0  # seconds: the span a rate limit counts requests over
 # one that later reuses its token.
 MARGIN = 0.15
 QUIET = 10.0  # seconds without a 429 before a lowered rate climbs back by one request a second
+# The lowest rate a run may choose (besides 0, no pacing): one request every 10 s. Below it a run of a few
+# hundred requests takes hours and every wait outlasts anyone's patience with Ctrl-C.
+MIN_RATE = 0.1
 
 
 class Pause:
@@ -47,8 +50,8 @@ class Pause:
 
 
 def _checked(rate: float) -> float:
-    if not isinstance(rate, (int, float)) or not math.isfinite(rate) or rate < 0:
-        raise ValueError(f"a request rate is a finite number >= 0, not {rate!r}")
+    if not isinstance(rate, (int, float)) or not math.isfinite(rate) or rate < 0 or 0 < rate < MIN_RATE:
+        raise ValueError(f"a request rate is 0 or a finite number >= {MIN_RATE:g}, not {rate!r}")
     return float(rate)
 
 
