@@ -229,7 +229,10 @@ def _build(document: dict[str, Any], path: Path, report: _Report, recorded: Reco
             report.at(csv_where, problem)
             continue
         assert target is not None
-        wanted[key] = (where, spec, target, csv_spec.get("identifier"))
+        identifier = csv_spec.get("identifier")
+        if type(identifier) is float:  # 2.0 is an integer to the schema, as to YAML's readers: column 2
+            identifier = int(identifier)
+        wanted[key] = (where, spec, target, identifier)
     owner = document.get("owner")
     entries = recorded(owner) if recorded and isinstance(owner, str) and not report.spoiled(("owner",)) else {}
     facts = _inspect_all(wanted, entries)

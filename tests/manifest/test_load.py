@@ -218,3 +218,13 @@ def test_arbitrary_manifest_is_valid_or_a_clean_error(tmp_path_factory, text):
         load_manifest(path)
     except ManifestInvalid as exc:
         assert exc.diagnostics and all(d.message and "\n" not in d.message for d in exc.diagnostics)
+
+
+@pytest.mark.parametrize("written", ["2", "2.0"])
+def test_an_identifier_index_written_as_a_whole_float_names_that_column(tmp_path, written):
+    (tmp_path / "data.csv").write_text("name,website,notes\nAcme,https://acme.example,https://notes.example/1\n")
+    (tmp_path / "websets.yaml").write_text(
+        "version: 1\nowner: growth\nimports:\n"
+        f"  c:\n    csv: {{path: data.csv, identifier: {written}}}\n    entity: {{type: company}}\n"
+    )
+    assert load_manifest(tmp_path / "websets.yaml").imports["c"].csv.identifier == 2
