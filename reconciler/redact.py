@@ -30,7 +30,8 @@ _ordered: tuple[str, ...] | None = ()
 
 _USERINFO = re.compile(r"(?<=://)[^\s/?#@'\"<>]+@")
 _BARE_USERINFO = re.compile(r"(?<![\w/])[^\s/?#@:'\"<>]+:[^\s/?#@'\"<>]+@(?=[\w\[])")
-_QUERY = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s?#'\"<>]*)\?[^\s#'\"<>]+")
+# A query ends before trailing punctuation, so "…?[redacted]: connection refused" keeps its colon.
+_QUERY = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s?#'\"<>]*)\?(?:[^\s#'\"<>]*[^\s#'\"<>:;,.)])?")
 _SIGNING = re.compile(r"(?i)\b(X-Amz-(?:Signature|Credential|Security-Token)|Signature|AWSAccessKeyId)=[^&\s'\"<>]+")
 
 

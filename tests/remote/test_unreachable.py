@@ -64,3 +64,14 @@ def test_plan_against_a_closed_port_fails_in_one_line_at_once(tmp_path, monkeypa
     assert result.exit_code == 1
     assert result.output.strip().splitlines() == [f"Error: cannot reach http://127.0.0.1:{port}: connection refused"]
     assert not (tmp_path / "websets.lock").exists()
+
+
+def test_a_query_in_the_base_url_is_redacted_and_the_reason_keeps_its_colon(tmp_path, monkeypatch):
+    port = _closed_port()
+    manifest = write_files(tmp_path, {"a": rows(1)})
+    monkeypatch.setenv("EXA_API_KEY", KEY)
+    monkeypatch.setenv("EXA_BASE_URL", f"http://127.0.0.1:{port}/?token=s3cret")
+    result = CliRunner().invoke(cli, ["plan", "-f", str(manifest)])
+    assert result.exit_code == 1
+    assert "s3cret" not in result.output
+    assert f"cannot reach http://127.0.0.1:{port}/?[redacted]: connection refused" in result.output
