@@ -10,21 +10,21 @@ from __future__ import annotations
 
 import gc
 import sys
-import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from reconciler.errors import LockfileError
 from reconciler.lockfile import Lock, LockEntry, lock_path_for, read_lock
 from reconciler.model import Manifest
-from reconciler.remote.state import RemoteImport, read_remote
+from reconciler.remote.state import Listing, RemoteImport
 
 if TYPE_CHECKING:
     from reconciler.plan.model import Plan
+    from reconciler.plan.planner import Precomputed
     from reconciler.remote.client import ApiClient
 
 
@@ -35,32 +35,8 @@ class Snapshot:
     manifest: Manifest
     lock: Lock | None
     remote: list[RemoteImport]
-
-
-class _Background:
-    """A result computed in a daemon thread. Not a ThreadPoolExecutor: its threads are joined at
-    interpreter exit, so an invalid manifest would wait for the whole listing before being reported."""
-
-    def __init__(self, target: Any) -> None:
-        self.result: Any = None
-        self.error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(target,), daemon=True)
-        self._thread.start()
-
-    def _run(self, target: Any) -> None:
-        from reconciler.apply.interrupt import leave_signals_to_the_main_thread
-
-        leave_signals_to_the_main_thread()  # Ctrl-C must wake the main thread, never this one
-        try:
-            self.result = target()
-        except BaseException as exc:
-            self.error = exc
-
-    def join(self) -> Any:
-        self._thread.join()
-        if self.error is not None:
-            raise self.error
-        return self.result
+    # Changes the planner worked out while the listing arrived; it checks that they still apply.
+    precomputed: Precomputed | None = field(default=None, repr=False, compare=False)
 
 
 @contextmanager
@@ -104,41 +80,50 @@ class _LockReader:
 
 
 @contextmanager
-def _no_cycle_collection() -> Iterator[None]:
-    """Reading ten thousand imports builds about a million objects and no garbage cycles worth collecting:
-    the cycle collector would walk them all again and again, about a fifth of the reading time, for nothing.
-    What was built lives for the run, so it is then moved out of the collector's sight (gc.freeze) rather
-    than walked once more by the first collection after (40 ms); it is still freed when no longer used."""
+def paused_cycle_collection() -> Iterator[None]:
+    """Reading ten thousand imports builds hundreds of thousands of objects and no garbage cycles worth
+    collecting: the cycle collector would walk them all again and again, about a fifth of the reading time,
+    for nothing. It is paused meanwhile, and resumed as it was (never frozen: a process that plans many
+    times still collects the cycles it makes). Once resumed, it walks what was built once more (some
+    40 ms for ten thousand imports), so a command that exits after its plan pauses it for its whole run
+    (also a decorator)."""
     enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
-        gc.freeze()
         if enabled:
             gc.enable()
 
 
 def read_snapshot(manifest_path: str, client: ApiClient) -> Snapshot:
     """Load the manifest and lockfile while the remote is listed; errors of the manifest come first."""
-    with _responsive_io(), _no_cycle_collection():
-        listing = _Background(lambda: read_remote(client))
+    with _responsive_io(), paused_cycle_collection():
+        listing = Listing(client)
         from reconciler.manifest.load import load_manifest
 
         lock_reader = _LockReader(lock_path_for(manifest_path))
         manifest = load_manifest(manifest_path, recorded=lock_reader.entries)
         client.prefer_rate(manifest.max_rps)  # the listing's first pages went at the default rate
         lock = lock_reader.lock(manifest.owner)
-        # The planner and its diff library are imported now, while the listing still waits on the network.
-        import reconciler.plan.planner  # noqa: F401
+        # While the rest of the listing arrives, each page is planned as far as it can be without the others.
+        from reconciler.plan.planner import Precomputed
 
-        remote = listing.join()
-    return Snapshot(manifest, lock, remote)
+        precomputed = Precomputed(manifest, lock)
+        remote = listing.result(each_page=precomputed.add)
+    return Snapshot(manifest, lock, remote, precomputed)
 
 
 def plan_from(snapshot: Snapshot, targets: frozenset[str] | None = None, now: float | None = None) -> Plan:
     """The plan for a snapshot."""
     from reconciler.plan.planner import build_plan
 
-    with _no_cycle_collection():
-        return build_plan(snapshot.manifest, snapshot.remote, snapshot.lock, now=now or time.time(), targets=targets)
+    with paused_cycle_collection():
+        return build_plan(
+            snapshot.manifest,
+            snapshot.remote,
+            snapshot.lock,
+            now=now or time.time(),
+            targets=targets,
+            precomputed=snapshot.precomputed,
+        )

@@ -10,6 +10,11 @@ therefore left to the plan, which shows what apply will delete (`Plan.strays`).
    at once, by one poller reading the listing), then the same;
    pending, failed or canceled -> deleted; an operation the run gave up on (abandoned) -> deleted,
    whatever its status; not found -> it was never made. Then it leaves the journal.
+   A replace is finished only as the current plan would make it: when its new import holds what the
+   manifest now wants for the key, and the key is not protected (or this run has --force). Otherwise
+   its new import is deleted at once, whatever its status, and the import it replaces stays, recorded
+   in the lockfile (`planner.replace_blocked`; the plan reads the journal the same way,
+   `planner.recovery_outlook`).
 2. After the plan is shown and confirmed, its strays (settled duplicates, and imports of ours still
    pending after their upload window, of the targeted keys) are deleted: exactly what it said.
 """
@@ -23,9 +28,10 @@ from reconciler.apply.book import LockBook
 from reconciler.apply.executor import Progress
 from reconciler.apply.watch import PollPolicy, StillProcessing, Watcher
 from reconciler.errors import ApiError
-from reconciler.lockfile import Operation
+from reconciler.lockfile import LockEntry, Operation
 from reconciler.model import Manifest
 from reconciler.plan.model import Plan
+from reconciler.plan.planner import replace_blocked
 from reconciler.remote.client import ApiClient
 from reconciler.remote.state import RemoteImport
 
@@ -41,6 +47,36 @@ def _delete(client: ApiClient, import_id: str, gone: set[str]) -> None:
     gone.add(import_id)
 
 
+def _restore(book: LockBook, manifest: Manifest, key: str, old: RemoteImport, new_id: str) -> None:
+    """Point the lockfile's entry for `key` back at `old` where the killed run had moved it to `new_id`
+    (it records the new import just before it deletes the old one)."""
+    entry = book.state.imports.get(key)
+    if entry is None or entry.id != new_id:
+        return
+    desired = manifest.imports.get(key)
+    if desired is not None and old.sha256 == desired.csv.sha256 and old.identifier == desired.csv.identifier:
+        csv = desired.csv  # `old` holds this very file (by its stamps), so the entry can describe it
+        entity = old.entity or desired.entity
+        book.record(
+            key,
+            LockEntry(
+                old.id,
+                old.title,
+                entity,
+                dict(old.user_metadata),
+                desired.protected,
+                csv.path,
+                csv.sha256,
+                csv.size,
+                csv.records,
+                csv.columns,
+                csv.identifier,
+            ),
+        )
+    else:
+        book.forget(key)  # what `old` holds is not known here: the plan adopts it by its stamps
+
+
 def recover(
     client: ApiClient,
     manifest: Manifest,
@@ -51,10 +87,19 @@ def recover(
     timeout: float,
     poll: PollPolicy,
     sleep: Callable[[float], None],
+    force: bool = False,
 ) -> bool:
-    """Finish the journal's operations; True when anything changed (the caller lists again)."""
+    """Finish the journal's operations; True when anything changed (the caller lists again). `force`:
+    the run may replace protected imports."""
     ours = {r.id: r for r in remote if r.owner == manifest.owner}
     by_operation = {r.operation: r for r in ours.values() if r.operation}
+    blocked: dict[str, str] = {}  # operation -> why its replace is not finished
+    for op in book.state.journal:
+        found = by_operation.get(op.operation)
+        if found is not None and not op.abandoned and op.replaces in ours:
+            why = replace_blocked(found, op.key, manifest, force=force)
+            if why is not None:
+                blocked[op.operation] = why
     gone: set[str] = set()
     with Watcher(client, poll, sleep=sleep) as watcher:
         # Every wait starts now, so that one poll serves them all and the timeout bounds them together.
@@ -62,15 +107,21 @@ def recover(
         watches = {}
         for op in book.state.journal:
             found = by_operation.get(op.operation)
-            if found is not None and found.status == "processing" and not op.abandoned:
+            if found is not None and found.status == "processing" and not op.abandoned and op.operation not in blocked:
                 watches[op.operation] = watcher.watch(found.id, found.created_at)
         for op in book.state.journal:
             found = by_operation.get(op.operation)
+            old = ours.get(op.replaces) if op.replaces else None  # never an import that is not stamped as ours
             if found is None:
                 progress(op.key, f"{_what(op)} had made nothing; forgetting it")
             elif op.abandoned:
                 _delete(client, found.id, gone)
                 progress(op.key, f"deleted {found.id}, made by a create that was given up on")
+            elif op.operation in blocked:
+                if old is not None:
+                    _restore(book, manifest, op.key, old, found.id)
+                _delete(client, found.id, gone)
+                progress(op.key, f"{_what(op)}: deleted {found.id} and kept {op.replaces}: {blocked[op.operation]}")
             else:
                 status = found.status
                 if op.operation in watches:
@@ -82,10 +133,12 @@ def recover(
                         continue
                 if status == "completed":
                     progress(op.key, f"{_what(op)}: {found.id} completed")
-                    if op.replaces in ours:  # never an import that is not stamped as ours
-                        _delete(client, op.replaces, gone)
-                        progress(op.key, f"deleted {op.replaces}, which {found.id} replaces")
+                    if old is not None:
+                        _delete(client, old.id, gone)
+                        progress(op.key, f"deleted {old.id}, which {found.id} replaces")
                 else:
+                    if old is not None:
+                        _restore(book, manifest, op.key, old, found.id)
                     _delete(client, found.id, gone)
                     progress(op.key, f"{_what(op)}: {found.id} was {status}; deleted it")
             book.end(op.operation)

@@ -95,6 +95,9 @@ def apply(
                 timeout=options.timeout,
                 poll=options.poll,
                 sleep=sleep,
+                # A saved plan was made reading the journal as a run without --force finishes it
+                # (planner.recovery_outlook): finishing it so keeps to what was reviewed.
+                force=options.force and saved is None,
             )
             if repaired:
                 snapshot = replace(snapshot, remote=read_remote(client))

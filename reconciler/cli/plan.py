@@ -18,7 +18,7 @@ from reconciler.cli.common import (
 )
 from reconciler.errors import ConfigError
 from reconciler.planfile import write_saved_plan
-from reconciler.refresh import plan_from, read_snapshot
+from reconciler.refresh import paused_cycle_collection, plan_from, read_snapshot
 from reconciler.remote.client import ApiClient
 from reconciler.render.plan_json import render_json
 from reconciler.render.plan_markdown import render_markdown
@@ -46,6 +46,7 @@ from reconciler.render.plan_text import render_text
 @max_rps_option
 @summary_option
 @reports_errors
+@paused_cycle_collection()  # resumed once the command's frame, and what it read, is gone
 def plan(
     manifest_path: str,
     targets: tuple[str, ...],

@@ -53,6 +53,7 @@ class _Response:
     body: dict[str, Any] | None
     kind: str  # which schema the body follows: import, create, list, error, or upload (no body)
     headers: dict[str, str]
+    text: str | None = None  # the body's JSON when it was written already (a listing)
 
 
 def _error(status: int, err_type: str, code: str, message: str, field: str | None = None) -> _Response:
@@ -218,7 +219,7 @@ class Emulator:
             response.body["requestId"] = request_id
         entry["status"] = response.status
         self._log(entry, response)
-        write(handler, response.status, response.body, response.headers, request_id)
+        write(handler, response.status, response.body, response.headers, request_id, response.text)
 
     def refuse(self, handler: _Handler, status: int, message: str) -> None:
         """Answer a request that http.server could not read, with the API's error body and a request id."""
@@ -309,7 +310,9 @@ class Emulator:
         if route == API_PREFIX:
             if method == "GET":
                 limit, cursor = validate_list_query(query)
-                return _Response(200, store.list(limit, cursor), "list", {})
+                text = store.list_json(limit, cursor)
+                # Only a log that keeps bodies needs the page as an object: read back from what is sent.
+                return _Response(200, json.loads(text) if self.record_bodies else None, "list", {}, text)
             if method == "POST":
                 view, token, valid_until = store.create(validate_create(_json(body)))
                 host = handler.headers.get("Host") or "{}:{}".format(*handler.server.server_address[:2])

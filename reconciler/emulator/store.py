@@ -16,6 +16,7 @@ import base64
 import hashlib
 import hmac
 import json
+import math
 import secrets
 import sqlite3
 import threading
@@ -27,6 +28,7 @@ from typing import Any
 
 from reconciler.emulator.choices import Choices
 from reconciler.emulator.processing import Outcome, process_csv, settle_count
+from reconciler.emulator.views import ViewCache, is_past
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS imports (
@@ -101,6 +103,11 @@ class Store:
             else:
                 secret = row[0]
         self._cursor_secret = secret.encode()
+        self._views = ViewCache(self.turn, self.view_at)
+        # Imports kept from an earlier run are written out now, before the first request, not by it.
+        now = self.clock()
+        for import_id, data in self._db.execute("SELECT id, data FROM imports").fetchall():
+            self._views.text(import_id, data, now)
 
     def close(self) -> None:
         with self._lock:
@@ -126,9 +133,6 @@ class Store:
     def _save(self, db: sqlite3.Connection, record: dict[str, Any]) -> None:
         db.execute("UPDATE imports SET data = ? WHERE id = ?", (json.dumps(record), record["id"]))
 
-    def _expired(self, record: dict[str, Any], now: float) -> bool:
-        return record.get("uploaded_at") is None and now > record["upload_valid_until"]
-
     def _sweep(self, db: sqlite3.Connection) -> None:
         """Remove imports whose upload window closed with no upload, when the service is taken to delete them."""
         if self.choices.expired_upload == "deleted":
@@ -151,26 +155,43 @@ class Store:
 
     # -- the API's view of a record -------------------------------------------------------------
 
-    def view(self, record: dict[str, Any]) -> dict[str, Any]:
-        """The Import object for a stored record, with its status as of now."""
-        now = self.clock()
+    def view(self, record: dict[str, Any], now: float | None = None) -> dict[str, Any]:
+        """The Import object for a stored record, with its status as of `now` (default: the clock's now)."""
+        return self.view_at(record, self.past_turn(record, self.clock() if now is None else now))
+
+    def turn(self, record: dict[str, Any]) -> tuple[float, bool]:
+        """The one moment at which a record's view changes by itself, and whether the view has changed at
+        that very moment: the end of its upload window while nothing is uploaded (it changes only after),
+        else the end of its processing (it changes at it)."""
+        uploaded = record.get("uploaded_at")
+        if uploaded is None:
+            return record["upload_valid_until"], False
+        return uploaded + record["processing_delay"], True
+
+    def past_turn(self, record: dict[str, Any], now: float) -> bool:
+        """Whether `now` is past the record's turn."""
+        return is_past(self.turn(record), now)
+
+    def view_at(self, record: dict[str, Any], past_turn: bool) -> dict[str, Any]:
+        """The Import object for a stored record on one side of its turn: it reads the time through
+        `past_turn` alone, so each side's view can be kept until the record changes (`ViewCache`)."""
         status, count, updated = "pending", record["count"], record["updated_at"]
         reason = message = failed_at = None
         uploaded = record.get("uploaded_at")
-        if self._expired(record, now) and self.choices.expired_upload in ("failed", "canceled"):
-            status, updated = self.choices.expired_upload, max(updated, record["upload_valid_until"])
-            if status == "failed":
-                reason, failed_at = "invalid_file_content", isoformat(record["upload_valid_until"])
-                message = "no file was uploaded before the upload URL expired"
-        elif uploaded is not None:
-            done_at = uploaded + record["processing_delay"]
-            if now < done_at:
-                status, updated = "processing", max(updated, uploaded)
-            else:
-                outcome = record["outcome"]
-                status, count, updated = outcome["status"], outcome["count"], max(updated, done_at)
+        if uploaded is None:
+            if past_turn and self.choices.expired_upload in ("failed", "canceled"):
+                status, updated = self.choices.expired_upload, max(updated, record["upload_valid_until"])
                 if status == "failed":
-                    reason, message, failed_at = outcome["reason"], outcome["message"], isoformat(done_at)
+                    reason, failed_at = "invalid_file_content", isoformat(record["upload_valid_until"])
+                    message = "no file was uploaded before the upload URL expired"
+        elif not past_turn:
+            status, updated = "processing", max(updated, uploaded)
+        else:
+            done_at = uploaded + record["processing_delay"]
+            outcome = record["outcome"]
+            status, count, updated = outcome["status"], outcome["count"], max(updated, done_at)
+            if status == "failed":
+                reason, message, failed_at = outcome["reason"], outcome["message"], isoformat(done_at)
         return {
             "id": record["id"],
             "object": "import",
@@ -230,6 +251,7 @@ class Store:
             self._sweep(db)
             record = self._load(db, import_id)
             db.execute("DELETE FROM imports WHERE id = ?", (import_id,))
+            self._views.forget(import_id)
             db.execute("DELETE FROM files WHERE id = ?", (import_id,))
         return self.view(record)
 
@@ -295,21 +317,35 @@ class Store:
         return seq
 
     def list(self, limit: int, cursor: str | None) -> dict[str, Any]:
-        """One page, newest first. The cursor is the position of the last import served, so
-        imports created or deleted between pages never shift an import that exists throughout."""
+        """One page, newest first, as `list_json` writes it."""
+        return json.loads(self.list_json(limit, cursor))
+
+    def list_json(self, limit: int, cursor: str | None) -> str:
+        """One page, newest first, as the JSON text of the answer. The cursor is the position of the last
+        import served, so imports created or deleted between pages never shift one that exists throughout."""
         before = self._unsign(cursor) if cursor else None
         with self._read() as db:
+            # Changes made here, and (data_version) those other processes made to the same file.
+            version = (db.total_changes, db.execute("PRAGMA data_version").fetchone()[0])
+            now = self.clock()
+            kept = self._views.page(version, before, limit, now)
+            if kept is not None:
+                return kept
             if before is None:
-                rows = db.execute("SELECT seq, data FROM imports ORDER BY seq DESC LIMIT ?", (limit + 1,)).fetchall()
+                rows = db.execute(
+                    "SELECT seq, id, data FROM imports ORDER BY seq DESC LIMIT ?", (limit + 1,)
+                ).fetchall()
             else:
                 rows = db.execute(
-                    "SELECT seq, data FROM imports WHERE seq < ? ORDER BY seq DESC LIMIT ?",
+                    "SELECT seq, id, data FROM imports WHERE seq < ? ORDER BY seq DESC LIMIT ?",
                     (before, limit + 1),
                 ).fetchall()
         has_more = len(rows) > limit
         page = rows[:limit]
-        return {
-            "data": [self.view(json.loads(data)) for _, data in page],
-            "hasMore": has_more,
-            "nextCursor": self._sign(page[-1][0]) if has_more else None,
-        }
+        window = [-math.inf, math.inf]
+        items = ", ".join(self._views.text(import_id, data, now, window) for _, import_id, data in page)
+        next_cursor = json.dumps(self._sign(page[-1][0])) if has_more else "null"
+        # Byte for byte what json.dumps writes for {"data": [...], "hasMore": ..., "nextCursor": ...}.
+        text = f'{{"data": [{items}], "hasMore": {"true" if has_more else "false"}, "nextCursor": {next_cursor}}}'
+        self._views.keep_page(version, before, limit, text, window)
+        return text

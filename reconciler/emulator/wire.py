@@ -78,12 +78,17 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
-def write(handler: Handler, status: int, body: Any, headers: dict[str, str], request_id: str) -> None:
-    """Send one answer; a HEAD answer carries the headers of the body it leaves out."""
-    payload = b"" if body is None else json.dumps(body).encode()
+def write(
+    handler: Handler, status: int, body: Any, headers: dict[str, str], request_id: str, text: str | None = None
+) -> None:
+    """Send one answer (`text`: the body's JSON, when it is written already); a HEAD answer carries the
+    headers of the body it leaves out."""
+    if text is None and body is not None:
+        text = json.dumps(body)
+    payload = b"" if text is None else text.encode()
     handler.send_response(status)
     handler.send_header("X-Request-Id", request_id)
-    if body is not None:
+    if text is not None:
         handler.send_header("Content-Type", "application/json")
     for name, value in headers.items():
         handler.send_header(name, value)

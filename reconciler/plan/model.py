@@ -1,4 +1,4 @@
-"""The plan's types: data only. The diff lives in planner.py; renderers and the planfile read these.
+"""The plan's types: data only. The diff lives in planner.py and change.py; renderers and the planfile read these.
 
 A Change's sides, by action:
     create   before is None          after is the desired import

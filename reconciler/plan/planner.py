@@ -4,7 +4,7 @@ Ownership comes from the remote stamps alone: an import is managed when its owne
 It then stands for the key its key stamp names, or, where that stamp was edited away, for the key the
 lockfile records it under. A lockfile entry naming an import stamped with another owner, or with none,
 is refused (LockfileError): the tool never changes an import that is not stamped as ours. Everything else
-is counted and left alone.
+is counted and left alone. Each key's change is worked out in change.py.
 
 An upload is known to have been accepted only for the import the lockfile records under its key (entries
 are written after the upload): any other `pending` import may never receive its CSV, so it is replaced.
@@ -13,141 +13,108 @@ are written after the upload): any other `pending` import may never receive its 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import replace
-from typing import Any
-
-from deepdiff import DeepDiff
 
 from reconciler.errors import ConfigError, LockfileError, RemoteStateError
-from reconciler.lockfile import LOCK_NAME, Lock, LockEntry
-from reconciler.model import (
-    STAMP_IDENTIFIER,
-    STAMP_KEY,
-    STAMP_OWNER,
-    STAMP_SHA256,
-    DesiredImport,
-    Entity,
-    Manifest,
+from reconciler.lockfile import LOCK_NAME, Lock, Operation
+from reconciler.model import DesiredImport, Manifest
+from reconciler.plan.change import (
+    Precomputed,
+    change_for,
+    desired_from_after,
+    desired_snapshot,
+    field_paths,
+    remote_snapshot,
+    stamps,
 )
-from reconciler.plan.model import Action, Basis, Change, Origin, Orphan, Plan, Reason, Stray, get_path
+from reconciler.plan.model import Action, Basis, Change, Origin, Orphan, Plan, Reason, Stray
 from reconciler.remote.state import RemoteImport, parse_time
 
-
-def stamps(owner: str, desired: DesiredImport) -> dict[str, str]:
-    """The ownership stamps an import of `desired` carries (the operation stamp is added by apply)."""
-    return {
-        STAMP_OWNER: owner,
-        STAMP_KEY: desired.key,
-        STAMP_SHA256: desired.csv.sha256,
-        STAMP_IDENTIFIER: str(desired.csv.identifier),
-    }
-
-
-def desired_snapshot(d: DesiredImport) -> dict[str, Any]:
-    csv = d.csv
-    return {
-        "title": d.title,
-        "entity": d.entity.to_api(),
-        "metadata": dict(d.metadata),
-        "protected": d.protected,
-        "csv": {
-            "path": csv.path,
-            "sha256": csv.sha256,
-            "size": csv.size,
-            "records": csv.records,
-            "columns": csv.columns,
-            "identifier": csv.identifier,
-            "identifier_name": csv.identifier_name,
-        },
-    }
+__all__ = [
+    "Precomputed",
+    "build_plan",
+    "desired_from_after",
+    "desired_snapshot",
+    "field_paths",
+    "holds",
+    "pick_claimant",
+    "recovery_outlook",
+    "remote_snapshot",
+    "replace_blocked",
+    "safety_problems",
+    "split_others",
+    "stamps",
+]
 
 
-def desired_from_after(desired: DesiredImport, after: dict[str, Any] | None) -> DesiredImport:
-    """`desired` carrying the values of a change's `after` side: what apply sends is what the plan showed,
-    even when the plan was saved and the manifest has moved since (where the file is stays the manifest's)."""
-    if after is None:
-        return desired
-    csv = after["csv"]
-    return replace(
-        desired,
-        title=after["title"],
-        entity=Entity.from_api(after["entity"]) or desired.entity,
-        metadata=dict(after["metadata"]),
-        protected=after["protected"],
-        csv=replace(
-            desired.csv,
-            sha256=csv["sha256"],
-            size=csv["size"],
-            records=csv["records"],
-            columns=csv["columns"],
-            identifier=csv["identifier"],
-            identifier_name=csv["identifier_name"],
-        ),
-    )
-
-
-def remote_snapshot(r: RemoteImport, base: LockEntry | None) -> dict[str, Any]:
-    csv: dict[str, Any] = {"sha256": r.sha256, "records": int(r.count), "identifier": r.identifier}
-    if base is not None and base.sha256 == r.sha256:
-        csv.update(path=base.path, size=base.size, columns=base.columns)
-    snapshot = {
-        "id": r.id,
-        "status": r.status,
-        "title": r.title,
-        "entity": r.entity.to_api() if r.entity else None,
-        "metadata": r.user_metadata,
-        "csv": csv,
-    }
-    if r.failed_reason:
-        snapshot["failed"] = {"reason": r.failed_reason, "message": r.failed_message}
-    return snapshot
-
-
-def field_paths(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
-    """The dotted paths at which two snapshots differ, sorted."""
-    if before == after:  # the common case, and DeepDiff is costly per call
-        return []
-    diff = DeepDiff(before, after, view="tree")
-    paths = {".".join(str(p) for p in level.path(output_format="list")) for levels in diff.values() for level in levels}
-    return sorted(paths)
-
-
-def _origin(
-    paths: Iterable[str], desired: dict[str, Any], remote: dict[str, Any], base: dict[str, Any] | None
-) -> Origin:
-    if base is None:
-        return Origin.UNKNOWN
-    origins = set()
-    for path in paths:
-        d, r, b = (get_path(x, path) for x in (desired, remote, base))
-        manifest_moved, remote_moved = d != b, r != b
-        if manifest_moved and remote_moved:
-            origins.add(Origin.BOTH)
-        elif remote_moved:
-            origins.add(Origin.REMOTE)
-        else:
-            origins.add(Origin.MANIFEST)
-    if Origin.BOTH in origins:
-        return Origin.BOTH
-    return Origin.REMOTE if origins == {Origin.REMOTE} else Origin.MANIFEST
-
-
-def _comparable(title: str, entity: Any, metadata: dict[str, str], sha: str | None, ident: int | None) -> dict:
-    return {"title": title, "entity": entity, "metadata": metadata, "csv": {"sha256": sha, "identifier": ident}}
+def holds(r: RemoteImport, desired: DesiredImport) -> bool:
+    """Whether `r` holds what no update can give it: the desired CSV (by its sha256 stamp), identifier column
+    (by its stamp) and entity."""
+    return r.sha256 == desired.csv.sha256 and r.identifier == desired.csv.identifier and r.entity == desired.entity
 
 
 def pick_claimant(candidates: list[RemoteImport], lock_id: str | None, desired: DesiredImport | None) -> RemoteImport:
-    """The import that stands for a key when several claim it: the lockfile's, else a completed
-    one holding the desired CSV, else the newest."""
-    for r in candidates:
+    """The import that stands for a key when several claim it. A completed one, if any: the lockfile's,
+    else the newest holding what the manifest wants, else the newest. With none completed: the lockfile's,
+    else the newest."""
+    # An import in flight may never complete: standing for the key, it would have the completed ones
+    # deleted (as duplicates, or by the replace that follows), and nothing usable would be left.
+    completed = [r for r in candidates if r.status == "completed"]
+    pool = completed or candidates
+    for r in pool:
         if r.id == lock_id:
             return r
-    if desired is not None:
-        for r in candidates:
-            if r.status == "completed" and r.sha256 == desired.csv.sha256:
-                return r
-    return max(candidates, key=lambda r: (parse_time(r.created_at) or 0.0, r.id))
+    if desired is not None and (matching := [r for r in completed if holds(r, desired)]):
+        pool = matching
+    return max(pool, key=lambda r: (parse_time(r.created_at) or 0.0, r.id))
+
+
+def replace_blocked(new: RemoteImport, key: str, manifest: Manifest, *, force: bool) -> str | None:
+    """Why an interrupted replace must not be finished by deleting the import it replaces (None: it may
+    be): `new` no longer holds what the manifest wants for `key`, or that import is protected and the
+    run has no --force."""
+    desired = manifest.imports.get(key)
+    if desired is None:
+        return "the key left the manifest"
+    if not holds(new, desired):
+        return "it does not hold what the manifest now wants"
+    if desired.protected and not force:
+        return "the key is protected, and a replace needs --force"
+    return None
+
+
+def recovery_outlook(
+    journal: tuple[Operation, ...], ours: dict[str, RemoteImport], manifest: Manifest
+) -> tuple[set[str], set[str], list[str]]:
+    """What the next apply's recovery (reconciler.apply.recover, without --force) does with the creates
+    in flight, as far as the listing tells without waiting: the ids it deletes, the ids the journal names,
+    and a line per operation. `ours` holds every import stamped with our owner, by id."""
+    by_operation = {r.operation: r for r in ours.values() if r.operation}
+    deleted: set[str] = set()
+    named: set[str] = set()
+    notes: list[str] = []
+    for op in sorted(journal, key=lambda o: (o.key, o.operation)):
+        new = by_operation.get(op.operation)
+        if new is None:
+            continue
+        named.add(new.id)
+        old = ours.get(op.replaces) if op.replaces else None
+        made = f"{new.id}, made by {'a create that was given up on' if op.abandoned else 'an interrupted ' + op.action}"
+        if not op.abandoned and old is not None and (why := replace_blocked(new, op.key, manifest, force=False)):
+            deleted.add(new.id)
+            notes.append(f"{op.key}: the next apply deletes {made}, and keeps {old.id}: {why}")
+        elif op.abandoned or new.status in ("pending", "failed", "canceled"):
+            deleted.add(new.id)
+            notes.append(f"{op.key}: the next apply deletes {made} ({new.status})")
+        elif new.status != "completed":
+            then = f", and once it completes deletes {old.id}, which it replaces" if old is not None else ""
+            notes.append(f"{op.key}: the next apply waits for {made}{then}")
+        elif old is not None:
+            deleted.add(old.id)
+            notes.append(f"{op.key}: the next apply keeps {made}, and deletes {old.id}, which it replaces")
+        else:
+            notes.append(f"{op.key}: the next apply keeps {made}")
+    return deleted, named, notes
 
 
 def split_others(
@@ -169,68 +136,6 @@ def split_others(
     return doomed, left
 
 
-def _recorded(r: RemoteImport, base: LockEntry | None) -> tuple[str | None, int | None]:
-    """The remote's CSV sha256 and identifier: from its stamps, or, where they were edited away,
-    from the lockfile's record of that same import."""
-    same = base is not None and base.id == r.id
-    sha = r.sha256 if r.sha256 is not None else (base.sha256 if same and base else None)
-    ident = r.identifier if r.identifier is not None else (base.identifier if same and base else None)
-    return sha, ident
-
-
-def _replace_reason(
-    r: RemoteImport, sha: str | None, ident: int | None, d: DesiredImport, uploaded: bool, now: float
-) -> Reason | None:
-    if r.status == "failed":
-        return Reason.REMOTE_FAILED
-    if r.status == "canceled":
-        return Reason.REMOTE_CANCELED
-    if r.upload_expired(now):
-        return Reason.UPLOAD_EXPIRED
-    if r.status == "pending" and not uploaded:
-        return Reason.UPLOAD_MISSING
-    if sha != d.csv.sha256:
-        return Reason.CSV_CHANGED
-    if r.entity != d.entity:
-        return Reason.ENTITY_CHANGED
-    if ident != d.csv.identifier:
-        return Reason.IDENTIFIER_CHANGED
-    return None
-
-
-_REMOTE_STATUS_REASONS = (Reason.REMOTE_FAILED, Reason.REMOTE_CANCELED, Reason.UPLOAD_EXPIRED, Reason.UPLOAD_MISSING)
-
-
-def _change_for(owner: str, d: DesiredImport, r: RemoteImport | None, base: LockEntry | None, now: float) -> Change:
-    after = desired_snapshot(d)
-    if r is None:
-        reason = Reason.REMOTE_MISSING if base is not None else Reason.NEW_KEY
-        origin = Origin.REMOTE if base is not None else Origin.MANIFEST
-        return Change(d.key, Action.CREATE, reason, None, None, after, (), origin, d.protected)
-    before = remote_snapshot(r, base)
-    want = _comparable(d.title, d.entity.to_api(), dict(d.metadata), d.csv.sha256, d.csv.identifier)
-    sha, ident = _recorded(r, base)
-    have = _comparable(r.title, before["entity"], r.user_metadata, sha, ident)
-    was = None
-    if base is not None:
-        was = _comparable(base.title, base.entity.to_api(), dict(base.metadata), base.sha256, base.identifier)
-    fields = field_paths(have, want)
-    reason = _replace_reason(r, sha, ident, d, base is not None and base.id == r.id, now)
-    if reason in _REMOTE_STATUS_REASONS:
-        return Change(
-            d.key, Action.REPLACE, reason, r.id, before, after, ("status", *fields), Origin.REMOTE, d.protected
-        )
-    if reason is not None:
-        origin = _origin(fields, want, have, was)
-        return Change(d.key, Action.REPLACE, reason, r.id, before, after, tuple(fields), origin, d.protected)
-    stamps_ok = all(r.metadata.get(k) == v for k, v in stamps(owner, d).items())
-    if fields or not stamps_ok:
-        shown = tuple(fields) if fields else ("metadata.stamps",)
-        origin = _origin(fields, want, have, was) if fields else Origin.REMOTE
-        return Change(d.key, Action.UPDATE, Reason.ATTRIBUTES_CHANGED, r.id, before, after, shown, origin, d.protected)
-    return Change(d.key, Action.NOOP, Reason.IN_SYNC, r.id, before, after, (), None, d.protected)
-
-
 def build_plan(
     manifest: Manifest,
     remote: list[RemoteImport],
@@ -238,8 +143,10 @@ def build_plan(
     *,
     now: float,
     targets: frozenset[str] | None = None,
+    precomputed: Precomputed | None = None,
 ) -> Plan:
-    """Diff the desired state against the remote, with the lockfile as the common base."""
+    """Diff the desired state against the remote, with the lockfile as the common base. `precomputed`
+    holds changes worked out ahead (the plan is the same with or without it)."""
     owner = manifest.owner
     entries = lock.imports if lock else {}
     recorded = {entry.id: key for key, entry in entries.items()}
@@ -268,20 +175,29 @@ def build_plan(
             f"the listing holds none of the {len(entries)} imports the lockfile records and none stamped "
             f"with owner {owner!r}; refusing to plan (is EXA_API_KEY the key of the right team?)"
         )
-    known = set(manifest.imports) | set(claims) | set(entries)
-    if targets is not None and (unknown := sorted(targets - known)):
+    if targets is not None and (unknown := sorted(targets - manifest.imports.keys() - claims.keys() - entries.keys())):
         raise ConfigError(f"--target {', '.join(unknown)}: no such key in the manifest, the lockfile or the remote")
+
+    serving, named, recovery_notes = claims, set(), []
+    if lock is not None and lock.journal:
+        # Planned as the next apply plans once it has finished the journal: what its recovery deletes is
+        # gone, and what the journal names is described by what recovery does with it.
+        ours = {r.id: r for r in remote if r.owner == owner}
+        gone, named, recovery_notes = recovery_outlook(lock.journal, ours, manifest)
+        serving = {k: kept for k, rs in claims.items() if (kept := [r for r in rs if r.id not in gone])}
 
     warnings: list[str] = []
     current: dict[str, RemoteImport] = {}
     strays: list[Stray] = []
-    for key, candidates in sorted(claims.items()):
-        lock_id = entries[key].id if key in entries else None
-        chosen = pick_claimant(candidates, lock_id, manifest.imports.get(key))
-        current[key] = chosen
-        doomed, left = split_others(candidates, chosen, now)
-        strays += [Stray(key, r.id, why) for r, why in doomed]
-        if doomed or left:
+    for key, candidates in sorted(serving.items()):
+        if len(candidates) == 1:  # the usual case: the one claimant stands for the key, and none is left over
+            current[key] = chosen = candidates[0]
+        else:
+            lock_id = entries[key].id if key in entries else None
+            current[key] = chosen = pick_claimant(candidates, lock_id, manifest.imports.get(key))
+            doomed, left = split_others(candidates, chosen, now)
+            strays += [Stray(key, r.id, why) for r, why in doomed]
+            left = [r for r in left if r.id not in named]
             deleted = f"; apply deletes {', '.join(sorted(r.id for r, _ in doomed))}" if doomed else ""
             kept = f"; not touching {', '.join(sorted(r.id for r in left))}, still in flight" if left else ""
             warnings.append(
@@ -292,13 +208,16 @@ def build_plan(
             warnings.append(f"{key}: import {chosen.id} is still {chosen.status}")
 
     changes: list[Change] = []
+    ahead = precomputed.changes(manifest, lock) if precomputed is not None else {}
     for key, d in sorted(manifest.imports.items()):
-        changes.append(_change_for(owner, d, current.get(key), entries.get(key), now))
+        r = current.get(key)
+        found = ahead.get(key)  # worked out for this very import, or of no use
+        changes.append(
+            found[1] if found is not None and found[0] is r else change_for(owner, d, r, entries.get(key), now)
+        )
     orphans: list[Orphan] = []
-    for key, r in sorted(current.items()):
-        if key in manifest.imports:
-            continue
-        base = entries.get(key)
+    for key in sorted(current.keys() - manifest.imports.keys()):
+        r, base = current[key], entries.get(key)
         if manifest.safety.prune:
             before = remote_snapshot(r, base)
             protected = bool(base and base.protected)
@@ -312,7 +231,8 @@ def build_plan(
             f"an interrupted apply left {len(lock.journal)} create(s) in flight "
             f"({', '.join(sorted({op.key for op in lock.journal}))}); the next apply finishes or cleans them up"
         )
-    for key in sorted(set(entries) - set(current) - set(manifest.imports)):
+        warnings += recovery_notes
+    for key in sorted(entries.keys() - current.keys() - manifest.imports.keys()):
         warnings.append(
             f"{key}: the lockfile's import {entries[key].id} no longer exists; dropping it from the lockfile"
         )

@@ -2,7 +2,8 @@
 
 A refresh costs ceil(N / 200) requests and never one per import. A listing that contradicts itself
 (the same id twice, a cursor seen before) is read again from the start a bounded number of times.
-The client has checked each page's shape (`answers.page_problem`) before it arrives here.
+The client has checked each page's shape (`answers.page_problem`) before it arrives here. The pages are
+requested by a thread of their own (`Listing`), so the caller can read the manifest meanwhile.
 
 Looking for one create's operation stamp (`find_stamped`) reads only the newest pages: the listing is
 newest first, so it stops once it is past the time the create was sent.
@@ -10,7 +11,10 @@ newest first, so it stops once it is past the time the create was sent.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from reconciler.errors import RemoteStateError
@@ -60,85 +64,134 @@ class RemoteImport:
     updated_at: str
     failed_reason: str | None = None
     failed_message: str | None = None
+    # Read out of `metadata` once, as the import is read: a plan asks for them many times over, after the
+    # last page, while reading is spread over the listing's waits on the network.
+    owner: str | None = field(init=False, repr=False, compare=False)  # the stamps, where present
+    key: str | None = field(init=False, repr=False, compare=False)
+    sha256: str | None = field(init=False, repr=False, compare=False)
+    identifier: int | None = field(init=False, repr=False, compare=False)
+    operation: str | None = field(init=False, repr=False, compare=False)
+    user_metadata: dict[str, str] = field(init=False, repr=False, compare=False)  # without the stamps
+
+    def __post_init__(self) -> None:
+        get, put = self.metadata.get, object.__setattr__
+        put(self, "owner", get(STAMP_OWNER))
+        put(self, "key", get(STAMP_KEY))
+        put(self, "sha256", get(STAMP_SHA256))
+        value = get(STAMP_IDENTIFIER)
+        put(self, "identifier", int(value) if value is not None and value.isdigit() else None)
+        put(self, "operation", get(STAMP_OPERATION))
+        put(self, "user_metadata", user_metadata(self.metadata))
 
     @classmethod
     def from_api(cls, item: dict[str, Any]) -> RemoteImport:
         """From an Import the client has checked (`answers.import_problem`)."""
+        metadata = item.get("metadata") or {}
+        # Text is nearly always ASCII: checked a whole mapping at once, it is then copied as it came.
+        if "".join(metadata).isascii() and "".join(metadata.values()).isascii():
+            metadata = dict(metadata)
+        else:
+            metadata = {_text(k): _text(v) for k, v in metadata.items()}
+        failed_message = item.get("failedMessage")
         return cls(
-            id=item["id"],
-            status=item["status"],
-            title=_text(item.get("title") or ""),
-            entity=Entity.from_api(item.get("entity")),
-            count=item.get("count") or 0,
-            metadata={_text(k): _text(v) for k, v in (item.get("metadata") or {}).items()},
-            created_at=item["createdAt"],
-            updated_at=item["updatedAt"],
-            failed_reason=item.get("failedReason"),
-            failed_message=_text(item["failedMessage"]) if item.get("failedMessage") else None,
+            item["id"],
+            item["status"],
+            _text(item.get("title") or ""),
+            Entity.from_api(item.get("entity")),
+            item.get("count") or 0,
+            metadata,
+            item["createdAt"],
+            item["updatedAt"],
+            item.get("failedReason"),
+            _text(failed_message) if failed_message else None,
         )
 
     def upload_expired(self, now: float) -> bool:
         """Still pending after its upload window: its upload can no longer arrive."""
         return self.status == "pending" and (parse_time(self.created_at) or now) + UPLOAD_WINDOW < now
 
-    @property
-    def owner(self) -> str | None:
-        return self.metadata.get(STAMP_OWNER)
 
-    @property
-    def key(self) -> str | None:
-        return self.metadata.get(STAMP_KEY)
-
-    @property
-    def sha256(self) -> str | None:
-        return self.metadata.get(STAMP_SHA256)
-
-    @property
-    def identifier(self) -> int | None:
-        value = self.metadata.get(STAMP_IDENTIFIER)
-        return int(value) if value is not None and value.isdigit() else None
-
-    @property
-    def operation(self) -> str | None:
-        return self.metadata.get(STAMP_OPERATION)
-
-    @property
-    def user_metadata(self) -> dict[str, str]:
-        return user_metadata(self.metadata)
+_RESTART = object()  # the listing is read again from the start: forget the pages before
+_DONE = object()
 
 
-def _list_once(client: Lister) -> tuple[list[RemoteImport], str | None]:
-    items: list[RemoteImport] = []
-    seen_ids: set[str] = set()
-    seen_cursors: set[str] = set()
-    cursor: str | None = None
-    for _ in range(MAX_PAGES):
-        page = client.list_page(cursor, PAGE_SIZE)
-        for raw in page.get("data") or []:
-            item = RemoteImport.from_api(raw)
-            if item.id in seen_ids:
-                return items, f"import {item.id} appeared twice"
-            seen_ids.add(item.id)
-            items.append(item)
-        if not page.get("hasMore"):
-            return items, None
-        cursor = page.get("nextCursor")
-        if not cursor:
-            return items, "hasMore is true but nextCursor is empty"
-        if cursor in seen_cursors:
-            return items, "a cursor repeated"
-        seen_cursors.add(cursor)
-    return items, f"more than {MAX_PAGES} pages"
+class Listing:
+    """Every import, listed by a thread of its own while the caller does other work; `result()` waits.
+
+    The thread sends each request as soon as the page before it is checked (an id seen twice, or a cursor
+    that loops, ends the listing): pages are sequential, so every millisecond between two requests delays
+    all the pages after it. The caller turns the pages into RemoteImports as they come, in time it would
+    spend waiting anyway. A daemon thread, not a ThreadPoolExecutor (joined at interpreter exit): an error
+    reported meanwhile, such as an invalid manifest, never waits for the whole listing.
+    """
+
+    def __init__(self, client: Lister, attempts: int = LISTING_ATTEMPTS) -> None:
+        self._pages: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, args=(client, attempts), daemon=True)
+        self._thread.start()
+
+    def _run(self, client: Lister, attempts: int) -> None:
+        from reconciler.apply.interrupt import leave_signals_to_the_main_thread
+
+        leave_signals_to_the_main_thread()  # Ctrl-C must wake the main thread, never this one
+        try:
+            problem = None
+            for _ in range(attempts):
+                problem = self._list_once(client)
+                if problem is None:
+                    self._pages.put(_DONE)
+                    return
+                self._pages.put(_RESTART)
+            raise RemoteStateError(
+                f"the import listing is inconsistent ({problem}) after {attempts} attempts; try again later"
+            )
+        except BaseException as exc:
+            self._pages.put(exc)
+
+    def _list_once(self, client: Lister) -> str | None:
+        """Queue the pages of one listing; the reason it cannot be trusted, if any."""
+        seen_ids: set[str] = set()
+        seen_cursors: set[str] = set()
+        cursor: str | None = None
+        for _ in range(MAX_PAGES):
+            page = client.list_page(cursor, PAGE_SIZE)
+            data = page.get("data") or []
+            for raw in data:
+                if raw["id"] in seen_ids:
+                    return f"import {raw['id']} appeared twice"
+                seen_ids.add(raw["id"])
+            self._pages.put(data)
+            if not page.get("hasMore"):
+                return None
+            cursor = page.get("nextCursor")
+            if not cursor:
+                return "hasMore is true but nextCursor is empty"
+            if cursor in seen_cursors:
+                return "a cursor repeated"
+            seen_cursors.add(cursor)
+        return f"more than {MAX_PAGES} pages"
+
+    def result(self, each_page: Callable[[list[RemoteImport]], None] | None = None) -> list[RemoteImport]:
+        """Every import, newest first; raise RemoteStateError if the listing stays inconsistent, and
+        what a request raised. `each_page` sees the imports of each page as it comes (those of a listing
+        read again from the start included), to do work of its own meanwhile."""
+        items: list[RemoteImport] = []
+        while (message := self._pages.get()) is not _DONE:
+            if message is _RESTART:
+                items = []
+            elif isinstance(message, BaseException):
+                raise message
+            else:
+                page = [RemoteImport.from_api(raw) for raw in message]
+                items += page
+                if each_page is not None:
+                    each_page(page)
+        return items
 
 
 def read_remote(client: Lister, attempts: int = LISTING_ATTEMPTS) -> list[RemoteImport]:
     """Every import, newest first; raise RemoteStateError if the listing stays inconsistent."""
-    problem = None
-    for _ in range(attempts):
-        items, problem = _list_once(client)
-        if problem is None:
-            return items
-    raise RemoteStateError(f"the import listing is inconsistent ({problem}) after {attempts} attempts; try again later")
+    return Listing(client, attempts).result()
 
 
 def find_stamped(client: Lister, operation: str, since: float, skew: float = CLOCK_SKEW) -> RemoteImport | None:
