@@ -28,6 +28,7 @@ from typing import Any
 
 from reconciler.emulator.choices import Choices
 from reconciler.emulator.processing import Outcome, process_csv, settle_count
+from reconciler.emulator.validation import MAX_LIMIT
 from reconciler.emulator.views import ViewCache, is_past
 
 _SCHEMA = """
@@ -104,10 +105,11 @@ class Store:
                 secret = row[0]
         self._cursor_secret = secret.encode()
         self._views = ViewCache(self.turn, self.view_at)
-        # Imports kept from an earlier run are written out now, before the first request, not by it.
-        now = self.clock()
-        for import_id, data in self._db.execute("SELECT id, data FROM imports").fetchall():
-            self._views.text(import_id, data, now)
+        # Imports kept from an earlier run are written out now, before the first request, not by it: each
+        # page of the listing at the largest size a client can ask for, and with them each import's view.
+        seqs = [seq for (seq,) in self._db.execute("SELECT seq FROM imports ORDER BY seq DESC")]
+        for before in [None, *seqs[MAX_LIMIT - 1 : -1 : MAX_LIMIT]]:
+            self._page_text(MAX_LIMIT, before)
 
     def close(self) -> None:
         with self._lock:
@@ -323,7 +325,9 @@ class Store:
     def list_json(self, limit: int, cursor: str | None) -> str:
         """One page, newest first, as the JSON text of the answer. The cursor is the position of the last
         import served, so imports created or deleted between pages never shift one that exists throughout."""
-        before = self._unsign(cursor) if cursor else None
+        return self._page_text(limit, self._unsign(cursor) if cursor else None)
+
+    def _page_text(self, limit: int, before: int | None) -> str:
         with self._read() as db:
             # Changes made here, and (data_version) those other processes made to the same file.
             version = (db.total_changes, db.execute("PRAGMA data_version").fetchone()[0])
