@@ -7,12 +7,18 @@ No check ever quotes a value it refuses, since a value may be a credential (an u
 
 from __future__ import annotations
 
+import email.utils
 import ipaddress
 import math
 import re
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
+
+from reconciler.redact import redact
+
+if TYPE_CHECKING:  # answers are read without importing the HTTP stack, which a plan loads lazily
+    import httpx
 
 _RFC3339 = re.compile(r"(\d{4}-\d\d-\d\d)[Tt ](\d\d:\d\d:\d\d)(?:\.(\d+))?([Zz]|[+-]\d\d:\d\d)?")
 _OPTIONAL_TEXT = ("title", "failedReason", "failedMessage")
@@ -147,3 +153,46 @@ def create_problem(answer: Any) -> str | None:
         except ValueError:
             return "uploadValidUntil: not an RFC 3339 date-time"
     return None
+
+
+# -- error answers ----------------------------------------------------------------------------
+
+
+def retry_after(response: httpx.Response, now: float) -> float | None:
+    """Seconds the answer asks to wait (Retry-After, in seconds or as a date), None when it does not say."""
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - now)
+
+
+def error_message(response: httpx.Response) -> str:
+    """A one-line message from any error body: the API's JSON shapes, or text, or the reason phrase.
+    Secrets are removed before the text is shortened, so no cut can leave part of one behind."""
+    try:
+        body = response.json()
+    except (ValueError, RecursionError):
+        body = None
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict) and error.get("message"):
+            return redact(" ".join(str(error["message"]).split()))
+        if isinstance(body.get("message"), str):
+            return redact(" ".join(body["message"].split()))
+        if isinstance(error, str):
+            return redact(" ".join(error.split()))
+    text = redact(" ".join(response.text.split()))[:200] if response.content else ""
+    return text or response.reason_phrase or "no message"
+
+
+def request_id(response: httpx.Response) -> str | None:
+    """The id the API (or the upload host) gave the request, for a support ticket."""
+    return response.headers.get("X-Request-Id") or response.headers.get("x-amz-request-id")

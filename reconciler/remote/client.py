@@ -23,7 +23,6 @@ includes them even when a server echoes them back.
 
 from __future__ import annotations
 
-import email.utils
 import hashlib
 import math
 import os
@@ -33,7 +32,6 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
-from urllib.parse import urlsplit
 
 import httpx
 
@@ -42,8 +40,16 @@ from reconciler.errors import ApiError, ConfigError, CsvChanged, TransportError
 from reconciler.files import open_regular
 from reconciler.model import CsvFile
 from reconciler.redact import redact, register, register_url, register_userinfo
-from reconciler.remote.answers import create_problem, import_problem, is_loopback, page_problem, parse_time
-from reconciler.remote.connect import Unreachable, unreachable
+from reconciler.remote.answers import (
+    create_problem,
+    error_message,
+    import_problem,
+    page_problem,
+    parse_time,
+    request_id,
+    retry_after,
+)
+from reconciler.remote.connect import Unreachable, check_base_url, unreachable
 from reconciler.remote.pacing import Budget, Pause
 
 __all__ = ["DEFAULT_MAX_RPS", "ApiClient", "Budget", "OutcomeUnknown", "Pause", "RetryPolicy", "Stopped", "Unreachable"]
@@ -86,61 +92,6 @@ class RetryPolicy:
     base: float = 0.5
     cap: float = 20.0
     max_retry_after: float = 120.0
-
-
-def check_base_url(base_url: str) -> str:
-    """Refuse plain http:// except to a loopback address, so the key never crosses a network in clear."""
-    shown = redact(repr(base_url))  # a password or token written into the URL stays out of the message
-    if any(ord(c) < 32 or ord(c) == 127 for c in base_url):
-        raise ConfigError(f"EXA_BASE_URL holds a control character (a line break?): {shown}")
-    try:
-        parts = urlsplit(base_url)
-        host = parts.hostname
-    except ValueError:
-        raise ConfigError(f"EXA_BASE_URL must be an http(s) URL, not {shown}") from None
-    if parts.scheme not in ("http", "https") or not host:
-        raise ConfigError(f"EXA_BASE_URL must be an http(s) URL, not {shown}")
-    if parts.scheme == "http" and not is_loopback(host):
-        raise ConfigError(f"EXA_BASE_URL {shown} uses plain http; only https, or http to a loopback address")
-    return base_url.rstrip("/")
-
-
-def _retry_after(response: httpx.Response, now: float) -> float | None:
-    value = response.headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - now)
-
-
-def error_message(response: httpx.Response) -> str:
-    """A one-line message from any error body: the API's JSON shapes, or text, or the reason phrase.
-    Secrets are removed before the text is shortened, so no cut can leave part of one behind."""
-    try:
-        body = response.json()
-    except (ValueError, RecursionError):
-        body = None
-    if isinstance(body, dict):
-        error = body.get("error")
-        if isinstance(error, dict) and error.get("message"):
-            return redact(" ".join(str(error["message"]).split()))
-        if isinstance(body.get("message"), str):
-            return redact(" ".join(body["message"].split()))
-        if isinstance(error, str):
-            return redact(" ".join(error.split()))
-    text = redact(" ".join(response.text.split()))[:200] if response.content else ""
-    return text or response.reason_phrase or "no message"
-
-
-def _request_id(response: httpx.Response) -> str | None:
-    return response.headers.get("X-Request-Id") or response.headers.get("x-amz-request-id")
 
 
 def _object_problem(answer: Any) -> str | None:
@@ -294,7 +245,7 @@ class ApiClient:
             else:
                 if response.status_code < 300:
                     return
-                error = ApiError(operation, response.status_code, error_message(response), _request_id(response))
+                error = ApiError(operation, response.status_code, error_message(response), request_id(response))
                 if response.status_code not in _RETRY_STATUS:
                     raise error
             delay, shared = self._delay(response, attempt)
@@ -338,7 +289,7 @@ class ApiClient:
 
     def _delay(self, response: httpx.Response | None, attempt: int) -> tuple[float, bool]:
         """Seconds before the next attempt, and whether they are shared by every request (a 429's Retry-After)."""
-        delay = _retry_after(response, self._now()) if response is not None else None
+        delay = retry_after(response, self._now()) if response is not None else None
         if delay is None:
             return self._backoff(attempt), False
         return min(delay, self.retry.max_retry_after), response is not None and response.status_code == 429
@@ -365,8 +316,8 @@ class ApiClient:
                 return body
             problem = f"unusable answer: {found}"
         if method == "POST":
-            raise OutcomeUnknown.answered(operation, response.status_code, problem, _request_id(response))
-        raise ApiError(operation, response.status_code, problem, _request_id(response))
+            raise OutcomeUnknown.answered(operation, response.status_code, problem, request_id(response))
+        raise ApiError(operation, response.status_code, problem, request_id(response))
 
     def _call(
         self,
@@ -406,12 +357,12 @@ class ApiClient:
                 return self._answer(method, operation, response, check)
             if gone_ok and status == 404 and attempt > 0:
                 return None
-            request_id = _request_id(response)
+            rid = request_id(response)
             retryable = status in _RETRY_STATUS and (method != "POST" or status == 429)
             if method == "POST" and status >= 500:
-                raise OutcomeUnknown.answered(operation, status, error_message(response), request_id)
+                raise OutcomeUnknown.answered(operation, status, error_message(response), rid)
             if not retryable or last:
-                raise ApiError(operation, status, error_message(response), request_id)
+                raise ApiError(operation, status, error_message(response), rid)
             delay, shared = self._delay(response, attempt)
             # The limit is lower than the budget (or others of the team spend it too): slow down for a while.
             lowered = self.budget.lower(ticket) if status == 429 else None

@@ -8,11 +8,13 @@ Later in a run the same errors are passing trouble, and the client retries them.
 from __future__ import annotations
 
 import socket
+from urllib.parse import urlsplit
 
 import httpx
 
-from reconciler.errors import TransportError
+from reconciler.errors import ConfigError, TransportError
 from reconciler.redact import redact
+from reconciler.remote.answers import is_loopback
 
 _DNS_WORDS = (
     "name or service not known",
@@ -53,3 +55,20 @@ def unreachable(exc: httpx.HTTPError) -> str | None:
     if any(words in text for words in _REFUSED_WORDS):
         return "connection refused"
     return None
+
+
+def check_base_url(base_url: str) -> str:
+    """Refuse plain http:// except to a loopback address, so the key never crosses a network in clear."""
+    shown = redact(repr(base_url))  # a password or token written into the URL stays out of the message
+    if any(ord(c) < 32 or ord(c) == 127 for c in base_url):
+        raise ConfigError(f"EXA_BASE_URL holds a control character (a line break?): {shown}")
+    try:
+        parts = urlsplit(base_url)
+        host = parts.hostname
+    except ValueError:
+        raise ConfigError(f"EXA_BASE_URL must be an http(s) URL, not {shown}") from None
+    if parts.scheme not in ("http", "https") or not host:
+        raise ConfigError(f"EXA_BASE_URL must be an http(s) URL, not {shown}")
+    if parts.scheme == "http" and not is_loopback(host):
+        raise ConfigError(f"EXA_BASE_URL {shown} uses plain http; only https, or http to a loopback address")
+    return base_url.rstrip("/")
