@@ -1,6 +1,6 @@
 """500 creates of small CSVs at 20 ms latency and 200 ms processing.
 
-Measures apply at --parallelism 16 and 1 (with no request budget, `--max-rps 0`, where apply offers it),
+Measures apply at --parallelism 16 and 1 (with no request budget, `--max-rps 0`),
 and a straightforward sequential exa-py script (`create(..., csv_data=...)` then `wait_until_completed`,
 per import, with the SDK's defaults) in the same run. The SDK script is timed on a sample and scaled to the
 full count: it is strictly sequential, so its time is linear in the number of imports (each import costs
@@ -21,12 +21,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchkit import API_KEY, NO_PACING, make_repo
 from exa_py import Exa
 
 from reconciler.apply.executor import PollPolicy
 from reconciler.emulator.process import emulator_process
 
-API_KEY = "bench"
 FLOOR_GOAL = 1.3
 
 
@@ -34,22 +34,6 @@ def serve(latency_ms: float, processing: float):  # a context manager: the emula
     return emulator_process(
         "--api-key", API_KEY, "--latency-ms", str(latency_ms), "--processing-delay", str(processing)
     )
-
-
-def make_repo(root: Path, n: int) -> Path:
-    (root / "data").mkdir(parents=True)
-    lines = ["version: 1", "owner: bench", "defaults: {entity: {type: company}}", "imports:"]
-    for i in range(n):
-        (root / "data" / f"i{i:04d}.csv").write_text(f"url,name\nhttps://c{i}.example,Company {i}\n")
-        lines.append(f"  import-{i:04d}: {{title: Import {i}, csv: data/i{i:04d}.csv}}")
-    (root / "websets.yaml").write_text("\n".join(lines) + "\n")
-    return root / "websets.yaml"
-
-
-def budget_options() -> list[str]:
-    """`--max-rps 0` (no request budget) where apply offers it: the floor has no term for a budget."""
-    text = subprocess.run([sys.executable, "-m", "reconciler", "apply", "--help"], capture_output=True, text=True)
-    return ["--max-rps", "0"] if "--max-rps" in text.stdout else []
 
 
 def floor(creates: int, parallelism: int, latency_ms: float, processing: float) -> float:
@@ -88,7 +72,7 @@ def time_sdk(base_url: str, root: Path, n: int) -> float:
     exa = Exa(API_KEY, base_url=base_url)
     started = time.perf_counter()
     for i in range(n):
-        path = root / "data" / f"i{i:04d}.csv"
+        path = root / "data" / f"i{i:05d}.csv"
         params = {"format": "csv", "entity": {"type": "company"}, "title": f"Import {i}", "csv": {"identifier": 0}}
         created = exa.websets.imports.create(params, csv_data=str(path))
         done = exa.websets.imports.wait_until_completed(created.id)
@@ -104,7 +88,7 @@ def main() -> None:
     parser.add_argument("--sdk-sample", type=int, default=12)
     args = parser.parse_args()
     results = {}
-    extra = budget_options()
+    extra = NO_PACING
     with tempfile.TemporaryDirectory() as tmp:
         for parallelism in (16, 1):
             with serve(args.latency_ms, args.processing) as served:

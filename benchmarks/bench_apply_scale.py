@@ -1,7 +1,7 @@
 """Apply's cost per create must not grow with the number of creates: 250 against 4,000.
 
 The emulator answers at once (no latency, no processing) and runs in its own process; apply runs as a
-user runs it, at --parallelism 16, with no request budget (`--max-rps 0`, where apply offers it). What is
+user runs it, at --parallelism 16, with no request budget (`--max-rps 0`). What is
 left is the tool's own work per create: the journal, the bookkeeping, the requests' CPU. The fixed cost
 of a run (start-up, the state lock, an empty listing) is measured with an apply of an empty manifest and
 taken off both runs, so that it does not flatter the small one.
@@ -14,40 +14,15 @@ from __future__ import annotations
 import argparse
 import os
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from benchkit import API_KEY, NO_PACING, command, make_repo
+
 from reconciler.emulator.process import emulator_process
 
-API_KEY = "bench"
 GOAL = 1.3
-
-
-def command() -> list[str]:
-    """The console script beside this interpreter, as a user runs it (else `python -m reconciler`)."""
-    script = Path(sys.executable).parent / "websets-reconciler"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "reconciler"]
-
-
-def make_repo(root: Path, n: int) -> Path:
-    """A manifest of n imports, each with its own small CSV; none exists remotely yet."""
-    (root / "data").mkdir(parents=True)
-    lines = ["version: 1", "owner: bench", "defaults: {entity: {type: company}}", "imports:"]
-    for i in range(n):
-        (root / "data" / f"i{i:05d}.csv").write_text(f"url,name\nhttps://c{i}.example,Company {i}\n")
-        lines.append(f"  import-{i:05d}: {{title: Import {i}, csv: data/i{i:05d}.csv}}")
-    if not n:
-        lines.append("  {}")
-    (root / "websets.yaml").write_text("\n".join(lines) + "\n")
-    return root / "websets.yaml"
-
-
-def budget_options() -> list[str]:
-    """`--max-rps 0` (no request budget) where apply offers it: the benchmark measures the tool's own work."""
-    text = subprocess.run([*command(), "apply", "--help"], capture_output=True, text=True).stdout
-    return ["--max-rps", "0"] if "--max-rps" in text else []
 
 
 def time_apply(manifest: Path, parallelism: int, extra: list[str]) -> float:
@@ -71,7 +46,7 @@ def main() -> None:
     parser.add_argument("--large", type=int, default=4000)
     parser.add_argument("--parallelism", type=int, default=16)
     args = parser.parse_args()
-    extra = budget_options()
+    extra = NO_PACING
     with tempfile.TemporaryDirectory() as tmp:
         fixed = time_apply(make_repo(Path(tmp) / "empty", 0), args.parallelism, extra)
         walls = {

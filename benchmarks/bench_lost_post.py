@@ -13,10 +13,11 @@ import argparse
 import json
 import os
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
+
+from benchkit import API_KEY, command
 
 from reconciler.emulator.faults import FaultConfig, FaultInjector, Latency, Rate
 from reconciler.emulator.process import emulator_process
@@ -24,15 +25,8 @@ from reconciler.emulator.store import Store
 from reconciler.remote.client import ApiClient
 from reconciler.remote.state import find_stamped, read_remote
 
-API_KEY = "bench"
 IMPORTS_PATH = "/websets/v0/imports"
 LOSE = "0.5:POST"
-
-
-def command() -> list[str]:
-    """The console script beside this interpreter, as a user runs it (else `python -m reconciler`)."""
-    script = Path(sys.executable).parent / "websets-reconciler"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "reconciler"]
 
 
 def fault_seed(latency_ms: float) -> int:

@@ -16,26 +16,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchkit import API_KEY, NO_PACING, command, make_repo
+
 from reconciler.emulator.process import emulator_process
 
-API_KEY = "bench"
 GOAL_MB = 200.0
-
-
-def command() -> list[str]:
-    """The console script beside this interpreter, as a user runs it (else `python -m reconciler`)."""
-    script = Path(sys.executable).parent / "websets-reconciler"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "reconciler"]
-
-
-def make_repo(root: Path, n: int) -> Path:
-    (root / "data").mkdir(parents=True)
-    lines = ["version: 1", "owner: bench", "defaults: {entity: {type: company}}", "imports:"]
-    for i in range(n):
-        (root / "data" / f"i{i:05d}.csv").write_text(f"url,name\nhttps://c{i}.example,Company {i}\n")
-        lines.append(f"  import-{i:05d}: {{title: Import {i}, csv: data/i{i:05d}.csv}}")
-    (root / "websets.yaml").write_text("\n".join(lines) + "\n")
-    return root / "websets.yaml"
 
 
 def peak_rss(args: list[str], base_url: str, expect: str) -> tuple[float, float]:
@@ -66,9 +51,7 @@ def main() -> None:
         manifest = make_repo(Path(tmp) / "repo", args.imports)
         options = ("--api-key", API_KEY, "--processing-delay", "0", "--data-dir", str(Path(tmp) / "state"))
         with emulator_process(*options) as served:
-            # Zero latency, so the request budget (where plan and apply have one) is the only pacing left.
-            help_text = subprocess.run([*command(), "apply", "--help"], capture_output=True, text=True).stdout
-            budget = ["--max-rps", "0"] if "--max-rps" in help_text else []
+            budget = NO_PACING  # zero latency, so the request budget is the only pacing left
             runs = {
                 f"apply ({args.imports:,} creates)": (
                     ["apply", "-f", str(manifest), "--auto-approve", "--parallelism", str(args.parallelism), *budget],

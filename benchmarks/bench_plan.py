@@ -13,10 +13,11 @@ import argparse
 import hashlib
 import os
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
+
+from benchkit import API_KEY, NO_PACING, command
 
 from reconciler.emulator.process import emulator_process
 from reconciler.emulator.store import Store
@@ -24,14 +25,6 @@ from reconciler.model import STAMP_IDENTIFIER, STAMP_KEY, STAMP_OWNER, STAMP_SHA
 from reconciler.refresh import paused_cycle_collection, plan_from, read_snapshot
 from reconciler.remote.client import ApiClient
 from reconciler.render.plan_text import render_text
-
-API_KEY = "bench"
-
-
-def command() -> list[str]:
-    """The console script beside this interpreter, as a user runs it (else `python -m reconciler`)."""
-    script = Path(sys.executable).parent / "websets-reconciler"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "reconciler"]
 
 
 def csv_bytes(i: int) -> bytes:
@@ -77,12 +70,6 @@ def run(*args: str, base_url: str) -> tuple[float, str]:
     return elapsed, result.stdout
 
 
-def budget_options() -> list[str]:
-    """`--max-rps 0` (no request budget) where plan offers it: the benchmark measures the network floor."""
-    _, text = run("plan", "--help", base_url="http://127.0.0.1:1")
-    return ["--max-rps", "0"] if "--max-rps" in text else []
-
-
 def in_process(base_url: str, manifest: Path) -> float:
     started = time.perf_counter()
     # As the command does: the cycle collector waits until what the plan was built from is gone.
@@ -101,7 +88,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         manifest = prepare(Path(tmp) / "repo", args.imports)
         log = Path(tmp) / "requests.jsonl"
-        extra = budget_options()
+        extra = NO_PACING
         # The API is another machine: it is served from another process, so it does not compete for the GIL.
         options = ("--api-key", API_KEY, "--data-dir", str(manifest.parent / "state"), "--request-log", str(log))
         with emulator_process(*options, "--latency-ms", str(args.latency_ms)) as served:

@@ -14,32 +14,16 @@ import argparse
 import json
 import os
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from benchkit import API_KEY, command, make_repo
+
 from reconciler.emulator.process import emulator_process
 from reconciler.remote.client import DEFAULT_MAX_RPS
 
-API_KEY = "bench"
 MAX_RUNS = 5
-
-
-def command() -> list[str]:
-    """The console script beside this interpreter, as a user runs it (else `python -m reconciler`)."""
-    script = Path(sys.executable).parent / "websets-reconciler"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "reconciler"]
-
-
-def make_repo(root: Path, n: int) -> Path:
-    (root / "data").mkdir(parents=True)
-    lines = ["version: 1", "owner: bench", "defaults: {entity: {type: company}}", "imports:"]
-    for i in range(n):
-        (root / "data" / f"i{i:04d}.csv").write_text(f"url,name\nhttps://c{i}.example,Company {i}\n")
-        lines.append(f"  import-{i:04d}: {{title: Import {i}, csv: data/i{i:04d}.csv}}")
-    (root / "websets.yaml").write_text("\n".join(lines) + "\n")
-    return root / "websets.yaml"
 
 
 def run(base_url: str, *args: str) -> subprocess.CompletedProcess[str]:

@@ -10,18 +10,13 @@ from __future__ import annotations
 import argparse
 import statistics
 import subprocess
-import sys
 import time
 from pathlib import Path
 
+from benchkit import command
+
 ROOT = Path(__file__).resolve().parents[1]
 GOAL = 0.15
-
-
-def command() -> list[str]:
-    """The console script beside this interpreter, as a user runs it (else `python -m reconciler`)."""
-    script = Path(sys.executable).parent / "websets-reconciler"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "reconciler"]
 
 
 def median_wall(args: list[str], runs: int) -> float:
