@@ -20,8 +20,11 @@ from collections.abc import Callable
 WINDOW = 1.0  # seconds: the span a rate limit counts requests over
 # The server counts a request when it arrives, which is after we send it; a token is held for this much
 # longer (at most) than the request took, so a request delayed on its way cannot share a window with the
-# one that later reuses its token.
-MARGIN = 0.15
+# one that later reuses its token. A request answered sooner gives its token back sooner (`settle`), so
+# the margin costs nothing in the common case; it covers a request still unanswered when another worker
+# reserves its token, which a busy machine (a collector pause, a loaded CI runner) can delay on its way
+# by more than a tenth of a second.
+MARGIN = 0.5
 QUIET = 10.0  # seconds without a 429 before a lowered rate climbs back by one request a second
 # The lowest rate a run may choose (besides 0, no pacing): one request every 10 s. Below it a run of a few
 # hundred requests takes hours and every wait outlasts anyone's patience with Ctrl-C.
