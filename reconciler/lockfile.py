@@ -34,17 +34,33 @@ class LockEntry:
     entity: Entity
     metadata: dict[str, str]
     protected: bool
-    path: str
-    sha256: str
-    size: int
+    # Of the CSV; all but `records` are None for an import whose content is unmanaged (no csv in the manifest).
+    path: str | None
+    sha256: str | None
+    size: int | None
     records: int
-    columns: int
-    identifier: int
+    columns: int | None
+    identifier: int | None
 
     @classmethod
-    def of(cls, desired: DesiredImport, import_id: str) -> LockEntry:
-        """The entry recording that `import_id` now holds `desired`."""
+    def of(cls, desired: DesiredImport, import_id: str, records: int = 0) -> LockEntry:
+        """The entry recording that `import_id` now holds `desired`; `records` is the remote's count, used
+        only when the content is unmanaged (the manifest names no CSV)."""
         csv = desired.csv
+        if csv is None:
+            return cls(
+                import_id,
+                desired.title,
+                desired.entity,
+                dict(desired.metadata),
+                desired.protected,
+                None,
+                None,
+                None,
+                records,
+                None,
+                None,
+            )
         return cls(
             import_id,
             desired.title,

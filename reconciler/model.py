@@ -81,8 +81,42 @@ class DesiredImport:
     entity: Entity
     metadata: dict[str, str]  # the user's metadata (defaults merged), never stamps
     protected: bool
-    csv: CsvFile
+    csv: CsvFile | None  # None: the content is unmanaged (an adopted import whose CSV the team does not have)
     line: int  # where the key stands in the manifest
+
+    @property
+    def sha256(self) -> str | None:
+        return self.csv.sha256 if self.csv is not None else None
+
+    @property
+    def identifier(self) -> int | None:
+        return self.csv.identifier if self.csv is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class Adoption:
+    """`adopt: [{key, id}]`: take over the existing import `id` under `key` (a no-op once it is managed)."""
+
+    key: str
+    id: str
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """`moved: [{from, to}]`, chains resolved: the import managed as `old` is now the manifest's `new`."""
+
+    old: str
+    new: str  # the last key of the chain: a key of `imports`
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
+class Removal:
+    """`removed: [{key}]`: stop managing the key's import (its stamps are removed), keep the import."""
+
+    key: str
+    line: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,3 +128,6 @@ class Manifest:
     safety: Safety
     imports: dict[str, DesiredImport] = field(default_factory=dict)
     max_rps: float | None = None  # api.max_rps: the request budget, unless the command line sets one
+    adopt: dict[str, Adoption] = field(default_factory=dict)  # by key
+    moved: dict[str, Move] = field(default_factory=dict)  # by old key: every key of a chain maps to its end
+    removed: dict[str, Removal] = field(default_factory=dict)  # by key

@@ -12,7 +12,7 @@ from reconciler import __version__
 from reconciler.errors import ConfigError, ReconcilerError
 from reconciler.files import RefusedFile, load_json_strictly, read_regular, write_atomically
 from reconciler.manifest.schema import first_error
-from reconciler.plan.model import Action, Basis, Change, Origin, Plan, Reason
+from reconciler.plan.model import Action, Basis, Change, Origin, Plan, Reason, Selection
 from reconciler.render.plan_json import FORMAT_VERSION, plan_document
 
 KIND = "websets-reconciler/saved-plan"
@@ -23,13 +23,22 @@ class PlanFileError(ReconcilerError):
     """A saved plan that cannot be read."""
 
 
-def saved_plan(plan: Plan, manifest_path: str, targets: frozenset[str] | None, force: bool = False) -> dict[str, Any]:
+def saved_plan(
+    plan: Plan,
+    manifest_path: str,
+    targets: Selection | None,
+    force: bool = False,
+    replace_keys: frozenset[str] = frozenset(),
+) -> dict[str, Any]:
     return {
         "kind": KIND,
         "format_version": FORMAT_VERSION,
         "tool_version": __version__,
         "manifest": manifest_path,
-        "targets": sorted(targets) if targets is not None else None,
+        "targets": sorted(targets.targets) if targets is not None and targets.targets else None,
+        "excludes": sorted(targets.excludes) if targets is not None else [],
+        "replace": sorted(replace_keys),
+        "refresh_only": plan.refresh_only,
         "force": force,
         "basis": asdict(plan.basis),
         "plan": plan_document(plan),
@@ -37,9 +46,14 @@ def saved_plan(plan: Plan, manifest_path: str, targets: frozenset[str] | None, f
 
 
 def write_saved_plan(
-    path: str | os.PathLike[str], plan: Plan, manifest_path: str, targets: frozenset[str] | None, force: bool = False
+    path: str | os.PathLike[str],
+    plan: Plan,
+    manifest_path: str,
+    targets: Selection | None,
+    force: bool = False,
+    replace_keys: frozenset[str] = frozenset(),
 ) -> None:
-    document = saved_plan(plan, manifest_path, targets, force)
+    document = saved_plan(plan, manifest_path, targets, force, replace_keys)
     text = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     try:
         write_atomically(Path(path), text)
@@ -87,13 +101,22 @@ def saved_changes(saved: dict[str, Any]) -> tuple[Change, ...]:
             changed_fields=tuple(c["changed_fields"]),
             origin=Origin(c["origin"]) if c["origin"] else None,
             protected=c["protected"],
+            moved_from=c["moved_from"],
+            adopting=c["adopting"],
         )
         for c in saved["plan"]["changes"]
     )
 
 
 def refuse_other_options(
-    path: str, saved: dict[str, Any], manifest: str | None, targets: tuple[str, ...], force: bool
+    path: str,
+    saved: dict[str, Any],
+    manifest: str | None,
+    targets: tuple[str, ...],
+    force: bool,
+    excludes: tuple[str, ...] = (),
+    replace_keys: tuple[str, ...] = (),
+    refresh_only: bool = False,
 ) -> None:
     """A saved plan is applied as it was made: options that would change it are errors, not ignored.
     `manifest` is the -f given on the command line (None when it was not given)."""
@@ -102,12 +125,22 @@ def refuse_other_options(
         raise ConfigError(
             f"-f {manifest}: the saved plan {path} was made from {recorded}; a saved plan applies to its own manifest"
         )
-    if targets:
-        raise ConfigError(
-            f"--target: the saved plan {path} applies to the keys it was made for; plan again with --target and --out"
-        )
+    for option, given in (("--target", targets), ("--exclude", excludes), ("--replace", replace_keys)):
+        if given:
+            raise ConfigError(
+                f"{option}: the saved plan {path} applies to what it was made for; plan again with {option} and --out"
+            )
+    if refresh_only and not saved.get("refresh_only"):
+        raise ConfigError(f"--refresh-only: the saved plan {path} was not made with --refresh-only; plan again with it")
     if force and not saved.get("force"):
         raise ConfigError(
             f"--force: the saved plan {path} was made without --force; make it with `plan --force --out` so the "
             "override of the safety rules is part of what is reviewed"
         )
+
+
+def saved_options(saved: dict[str, Any]) -> tuple[Selection | None, frozenset[str], bool, bool]:
+    """What a saved plan was made with: its selection, --replace keys, --force and --refresh-only."""
+    targets, excludes = saved.get("targets"), saved.get("excludes") or []
+    selection = Selection(tuple(targets or ()), tuple(excludes)) if targets is not None or excludes else None
+    return selection, frozenset(saved.get("replace") or ()), bool(saved.get("force")), bool(saved.get("refresh_only"))

@@ -23,7 +23,7 @@ from reconciler.model import Manifest
 from reconciler.remote.state import Listing, RemoteImport
 
 if TYPE_CHECKING:
-    from reconciler.plan.model import Plan
+    from reconciler.plan.model import Plan, Selection
     from reconciler.plan.planner import Precomputed
     from reconciler.remote.client import ApiClient
 
@@ -114,8 +114,21 @@ def read_snapshot(manifest_path: str, client: ApiClient) -> Snapshot:
     return Snapshot(manifest, lock, remote, precomputed)
 
 
-def plan_from(snapshot: Snapshot, targets: frozenset[str] | None = None, now: float | None = None) -> Plan:
-    """The plan for a snapshot."""
+def plan_from(
+    snapshot: Snapshot,
+    targets: Selection | frozenset[str] | None = None,
+    now: float | None = None,
+    *,
+    replace_keys: frozenset[str] = frozenset(),
+    refresh_only: bool = False,
+) -> Plan:
+    """The plan for a snapshot (with `refresh_only`, the plan that records remote changes in the lockfile)."""
+    from reconciler.plan.model import Selection
+
+    if refresh_only:
+        from reconciler.plan.drift import build_refresh_plan
+
+        return build_refresh_plan(snapshot.manifest, snapshot.remote, snapshot.lock, Selection.of(targets))
     from reconciler.plan.planner import build_plan
 
     with paused_cycle_collection():
@@ -126,4 +139,18 @@ def plan_from(snapshot: Snapshot, targets: frozenset[str] | None = None, now: fl
             now=now or time.time(),
             targets=targets,
             precomputed=snapshot.precomputed,
+            replace_keys=replace_keys,
         )
+
+
+def with_references(plan: Plan, client: ApiClient) -> Plan:
+    """`plan` with the websets that use an import it replaces, deletes or forgets (read only when it has one)."""
+    ids = {c.id for c in plan.actionable if c.action.breaks_references and c.id}
+    if not ids:
+        return plan
+    from dataclasses import replace
+
+    from reconciler.remote.websets import read_references
+
+    references, unknown = read_references(client, ids)
+    return replace(plan, references=tuple(references), references_unknown=unknown)

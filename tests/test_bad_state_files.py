@@ -166,11 +166,11 @@ SAVED_PLANS = {
     "targets-a-string": (_set("targets", "a"), "targets: 'a' is not of type 'array', 'null'"),
     "unknown-action": (
         _set("plan.changes.0.action", "destroy"),
-        "plan.changes.0.action: 'destroy' is not one of ['create', 'update', 'replace', 'delete', 'noop']",
+        "plan.changes.0.action: 'destroy' is not one of ['create', 'update', 'replace', 'delete', 'adopt', 'move', 'forget', 'refresh', 'noop']",
     ),
     "sha256-ending-in-a-newline": (
         _set("basis.csv.a", "0" * 64 + "\n"),
-        f"basis.csv.a: '{'0' * 64}\\n' does not match '^[0-9a-f]{{64}}$(?!\\\\n)'",
+        f"basis.csv.a: '{'0' * 64}\\n' does not match '^(?:[0-9a-f]{{64}})?$(?!\\\\n)'",
     ),
     "unknown-field": (_set("extra", 1), "(top level): Additional properties are not allowed ('extra' was unexpected)"),
 }

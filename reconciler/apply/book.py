@@ -98,6 +98,11 @@ class LockBook:
         """Drop `key`, whose import is gone."""
         self._step({"event": "forget", "key": key}, lambda r: r.forget(key))
 
+    def move(self, old: str, key: str, entry: LockEntry) -> None:
+        """Record under `key` the import that was recorded under `old` (a renamed key)."""
+        event = {"event": "move", "from": old, "key": key, "entry": entry.to_json()}
+        self._step(event, lambda r: r.move(old, key, entry))
+
     def settle(self, imports: dict[str, LockEntry]) -> None:
         """Replace the recorded imports wholesale (the end of a run), keeping the operations in flight, and
         fold everything into the lockfile."""

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from reconciler.apply.book import LockBook
 from reconciler.apply.interrupt import leave_signals_to_the_main_thread
+from reconciler.apply.patch import Patcher, Progress, StepFailed, listed_records
 from reconciler.apply.watch import PollPolicy, StillProcessing, Watcher
 from reconciler.errors import ActionError, ApiError
 from reconciler.lockfile import LockEntry, Operation
@@ -37,11 +38,7 @@ CREATE_ATTEMPTS = 3
 MAX_WAITING = 200
 # A gateway answered for a service it could not hear from: the request may still be carried out.
 _GATEWAY = frozenset({502, 504})
-_ACTIONS = ("create", "update", "replace", "delete")
-
-
-class Progress(Protocol):
-    def __call__(self, key: str, message: str) -> None: ...
+_ACTIONS = ("create", "update", "replace", "delete", "adopt", "move", "forget")
 
 
 class Tracker(Protocol):
@@ -80,16 +77,14 @@ class ApplyResult:
 
     def summary(self) -> str:
         d = self.done
-        return (
+        text = (
             f"{len(d['create'])} created, {len(d['update'])} updated, {len(d['replace'])} replaced, "
-            f"{len(d['delete'])} deleted."
+            f"{len(d['delete'])} deleted"
         )
-
-
-class _Failed(Exception):
-    def __init__(self, error: ActionError) -> None:
-        super().__init__(str(error))
-        self.error = error
+        for action, verb in (("adopt", "adopted"), ("move", "moved"), ("forget", "forgotten")):
+            if d[action]:
+                text += f", {len(d[action])} {verb}"
+        return text + "."
 
 
 class Executor:
@@ -122,6 +117,7 @@ class Executor:
         self.tracker = tracker or NoTracker()
         self.watcher = Watcher(client, self.poll, sleep=sleep)
         self._slots = threading.BoundedSemaphore(self.parallelism)  # steps sending requests
+        self.patcher = Patcher(client, manifest.owner, book, progress)
 
     def run(self, changes: tuple[Change, ...]) -> ApplyResult:
         result = ApplyResult()
@@ -159,7 +155,7 @@ class Executor:
             self._running += 1
         try:
             return self._apply(change)
-        except _Failed as exc:
+        except StepFailed as exc:
             self.progress(change.key, f"failed: {exc.error.message}")
             return exc.error
         except ApiError as exc:
@@ -178,62 +174,22 @@ class Executor:
             self.book.forget(change.key)
             self.progress(change.key, f"deleted {change.id}")
             return "done"
-        desired = desired_from_after(self.manifest.imports[change.key], change.after)
-        if change.action is Action.UPDATE:
+        if change.action is Action.FORGET:
             assert change.id is not None
-            self._update(desired, change.id)
+            self.patcher.forget(change.key, change.id, (change.before or {}).get("metadata") or {})
+            return "done"
+        desired = desired_from_after(self.manifest.imports[change.key], change.after)
+        records = listed_records(change.before)
+        if change.action in (Action.UPDATE, Action.ADOPT, Action.MOVE):
+            assert change.id is not None
+            self.patcher.update(desired, change.id, records, moved_from=change.moved_from)
             return "done"
         replaces = change.id if change.action is Action.REPLACE else None
+        if change.adopting and replaces is not None:  # made ours first, so that recovery may delete it
+            self.patcher.adopt_for_replace(desired, replaces, change.before or {})
         return self._create(desired, change.action.value, replaces)
 
     # -- update ---------------------------------------------------------------------------------
-
-    def _update(self, d: DesiredImport, import_id: str) -> None:
-        """PATCH the title and the whole metadata, and accept the answer only if it holds what was sent.
-
-        Whether the service replaces the stored metadata or merges into it is not documented. A merge
-        keeps keys that were not sent: the tool's own operation stamp is harmless, but a key the manifest
-        dropped is sent again with an empty value, which a Stripe-like service takes as "remove". Where
-        that does not remove it, or the service drops a key sent empty, the failure says what to do."""
-        from reconciler.model import is_reserved  # here, so that this method stays the one that reads the answer
-
-        def fail(message: str) -> _Failed:
-            return _Failed(ActionError("update", d.key, message))
-
-        def patch(metadata: dict[str, str]) -> dict[str, Any]:
-            answer = self.client.update(import_id, {"title": d.title, "metadata": metadata})
-            held = answer.get("metadata")
-            # A key sent empty may come back absent; what that means is decided below.
-            if answer.get("title") != d.title or not (
-                isinstance(held, dict) and all(held.get(k, "") == v for k, v in metadata.items())
-            ):
-                raise fail(f"the API answered with other values than were sent to {import_id}")
-            return held
-
-        def listed(keys: list[str]) -> tuple[str, str]:
-            one = len(keys) == 1
-            return ("the key " if one else "the keys ") + ", ".join(map(repr, keys)), "it" if one else "them"
-
-        metadata = {**d.metadata, **stamps(self.manifest.owner, d)}
-        held = patch(metadata)
-        left = sorted(k for k in held if k not in metadata and not is_reserved(k))
-        if left:
-            held = patch({**metadata, **dict.fromkeys(left, "")})
-            if kept := [k for k in left if k in held]:
-                keys, it = listed(kept)
-                raise fail(
-                    f"the service merges metadata into what it holds and keeps a key sent empty, so {keys} "
-                    f'cannot be removed from {import_id} in place (it is now ""); to converge, set {it} to "" '
-                    "in the manifest"
-                )
-        if dropped := sorted(k for k in metadata if k not in held):
-            keys, it = listed(dropped)
-            raise fail(
-                f'the service removes a metadata key sent with an empty value, so {keys} cannot hold ""; '
-                f"remove {it} from the manifest"
-            )
-        self.book.record(d.key, LockEntry.of(d, import_id))
-        self.progress(d.key, f"updated {import_id}")
 
     # -- create and replace ---------------------------------------------------------------------
 
@@ -295,20 +251,20 @@ class Executor:
                 continue
             except ApiError as exc:
                 self.book.end(operation)
-                raise _Failed(ActionError(action, d.key, str(exc))) from None
+                raise StepFailed(ActionError(action, d.key, str(exc))) from None
             import_id = created["id"]
             self.progress(d.key, f"created {import_id}; uploading {d.csv.size:,} bytes")
             try:
                 uploaded = self._upload(created, d)
             except ApiError as exc:
                 self._let_go(operation, import_id)
-                raise _Failed(ActionError("upload", d.key, str(exc))) from None
+                raise StepFailed(ActionError("upload", d.key, str(exc))) from None
             if not uploaded:  # the URL expired or was refused: start again with a new import
                 self._let_go(operation, import_id)
                 reason = "the upload URL could not be used"
                 continue
             return self._finish(d, action, operation, import_id, replaces, created.get("createdAt"))
-        raise _Failed(ActionError(action, d.key, f"gave up after {CREATE_ATTEMPTS} attempts: {reason}"))
+        raise StepFailed(ActionError(action, d.key, f"gave up after {CREATE_ATTEMPTS} attempts: {reason}"))
 
     def _upload(self, created: dict[str, Any], d: DesiredImport) -> bool:
         """PUT the CSV; True once the service has it, False when its URL can no longer be used.
@@ -365,7 +321,7 @@ class Executor:
             self._let_go(operation, import_id)
             why = f"{final.get('failedReason')}: {final.get('failedMessage')}"
             kept = f"; {replaces} is kept" if replaces else ""
-            raise _Failed(ActionError(action, d.key, f"import {import_id} {final['status']} ({why}){kept}"))
+            raise StepFailed(ActionError(action, d.key, f"import {import_id} {final['status']} ({why}){kept}"))
         if replaces is not None:
             self.book.record(d.key, entry)  # the new import serves from here on
             self.client.delete(replaces)

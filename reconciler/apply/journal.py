@@ -103,6 +103,10 @@ class Records:
     def forget(self, key: str) -> bool:
         return self.imports.pop(key, None) is not None
 
+    def move(self, old: str, key: str, entry: LockEntry) -> bool:
+        """`old`'s import is now recorded under `key`: one step, so no reader sees it under both or neither."""
+        return self.forget(old) | self.record(key, entry)
+
     def replay(self, event: dict[str, Any]) -> None:
         """Apply one journal event; raises KeyError, TypeError or ValueError when it is malformed."""
         kind = event["event"]
@@ -117,6 +121,8 @@ class Records:
             self.record(event["key"], LockEntry.from_json(event["entry"]))
         elif kind == "forget":
             self.forget(event["key"])
+        elif kind == "move":
+            self.move(event["from"], event["key"], LockEntry.from_json(event["entry"]))
         else:
             raise ValueError(f"unknown event {kind!r}")
 

@@ -54,8 +54,9 @@ def _restore(book: LockBook, manifest: Manifest, key: str, old: RemoteImport, ne
     if entry is None or entry.id != new_id:
         return
     desired = manifest.imports.get(key)
-    if desired is not None and old.sha256 == desired.csv.sha256 and old.identifier == desired.csv.identifier:
-        csv = desired.csv  # `old` holds this very file (by its stamps), so the entry can describe it
+    csv = desired.csv if desired is not None else None
+    # Where `old` holds this very file (by its stamps), the entry can describe it.
+    if desired is not None and csv is not None and old.sha256 == csv.sha256 and old.identifier == csv.identifier:
         entity = old.entity or desired.entity
         book.record(
             key,

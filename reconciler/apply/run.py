@@ -18,11 +18,12 @@ from reconciler.apply.interrupt import Interrupt
 from reconciler.apply.recover import delete_strays, recover
 from reconciler.apply.stale import check_stale, check_still_agrees
 from reconciler.apply.statelock import StateLock
-from reconciler.errors import PlanUnsafe
+from reconciler.errors import ConfigError, PlanUnsafe
 from reconciler.lockfile import Lock, LockEntry, lock_path_for
-from reconciler.plan.model import Action, Basis, Plan
+from reconciler.plan.drift import refreshed_entries
+from reconciler.plan.model import Action, Basis, Plan, Selection
 from reconciler.planfile import saved_changes
-from reconciler.refresh import Snapshot, plan_from, read_snapshot
+from reconciler.refresh import Snapshot, plan_from, read_snapshot, with_references
 from reconciler.remote.client import ApiClient
 from reconciler.remote.state import read_remote
 
@@ -31,8 +32,10 @@ from reconciler.remote.state import read_remote
 class ApplyOptions:
     """The apply command's choices."""
 
-    targets: frozenset[str] | None = None
+    targets: Selection | None = None
     force: bool = False
+    replace: frozenset[str] = frozenset()  # --replace: keys replaced even when nothing changed
+    refresh_only: bool = False  # record remote changes in the lockfile; change nothing remote
     parallelism: int = 8
     wait: bool = True
     timeout: float = 1800.0
@@ -44,18 +47,31 @@ class Declined(Exception):
     """The user did not confirm."""
 
 
-def _settle(book: LockBook, plan: Plan, snapshot: Snapshot, targets: frozenset[str] | None) -> None:
+def _settle(book: LockBook, plan: Plan, snapshot: Snapshot, targets: Selection | None) -> None:
     """Record what is true after the run: in-sync and adopted imports, minus entries whose import is
     gone and whose key left the manifest."""
     imports = dict(book.state.imports)
+    if plan.refresh_only:
+        book.settle(refreshed_entries(imports, plan.changes))
+        return
     for change in plan.changes:
         if change.action is Action.NOOP and change.id is not None:
-            imports[change.key] = LockEntry.of(snapshot.manifest.imports[change.key], change.id)
+            records = ((change.before or {}).get("csv") or {}).get("records") or 0
+            imports[change.key] = LockEntry.of(snapshot.manifest.imports[change.key], change.id, records)
     live = {r.id for r in snapshot.remote}
+    # An import recorded under a key of the manifest and under one that left it (a move whose record was
+    # lost with the run) is recorded once, under the manifest's key.
+    wanted = {entry.id for key, entry in imports.items() if key in snapshot.manifest.imports}
     for key, entry in list(imports.items()):
-        if entry.id not in live and key not in snapshot.manifest.imports and (targets is None or key in targets):
+        if key in snapshot.manifest.imports or (targets is not None and not targets.selects(key)):
+            continue
+        if entry.id not in live or entry.id in wanted:
             del imports[key]
     book.settle(imports)
+
+
+def _plan(snapshot: Snapshot, options: ApplyOptions) -> Plan:
+    return plan_from(snapshot, options.targets, replace_keys=options.replace, refresh_only=options.refresh_only)
 
 
 def apply(
@@ -81,7 +97,12 @@ def apply(
         snapshot = read_snapshot(manifest_path, client)
         # Planned before anything is written: refusals (another owner's import in the lockfile, an unknown
         # --target) and a stale saved plan stop the run with nothing changed.
-        plan = plan_from(snapshot, options.targets)
+        if options.refresh_only and snapshot.lock is not None and snapshot.lock.journal:
+            raise ConfigError(
+                "--refresh-only: an interrupted apply left creates in flight; run apply without --refresh-only "
+                "to finish them first"
+            )
+        plan = _plan(snapshot, options)
         if saved is not None:
             check_stale(saved[0], saved[1], snapshot.lock, snapshot.manifest, snapshot.remote, plan)
         book = LockBook(lock_file, snapshot.lock or Lock(snapshot.manifest.owner))
@@ -102,9 +123,10 @@ def apply(
             if repaired:
                 snapshot = replace(snapshot, remote=read_remote(client))
             snapshot = replace(snapshot, lock=book.state)
-            plan = plan_from(snapshot, options.targets)
+            plan = _plan(snapshot, options)
             if saved is not None:  # finishing the interrupted apply must leave the reviewed changes as they were
                 check_still_agrees(saved[0], plan)
+        plan = with_references(plan, client)
         changes = plan.changes
         if saved is not None:
             changes = saved_changes(saved[0])  # exactly what was reviewed, not the plan made just now
@@ -112,7 +134,10 @@ def apply(
         if not plan.safe and not options.force:
             raise PlanUnsafe("the plan is unsafe (" + "; ".join(plan.unsafe) + "); re-run with --force to apply it")
         result = ApplyResult()
-        if plan.has_changes:
+        if plan.has_changes and plan.refresh_only:
+            if saved is None and not confirm(plan):
+                raise Declined()
+        elif plan.has_changes:
             if saved is None and not confirm(plan):
                 raise Declined()
             delete_strays(client, plan, progress)

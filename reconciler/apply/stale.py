@@ -27,8 +27,9 @@ def check_stale(
         item = manifest.imports.get(key)
         if item is None:
             moved.append(f"{key} left the manifest")
-        elif item.csv.sha256 != sha:
-            moved.append(f"{item.csv.display} changed on disk (sha256 {sha[:12]} -> {item.csv.sha256[:12]})")
+        elif (item.sha256 or "") != sha:
+            where = item.csv.display if item.csv is not None else f"{key}'s csv"
+            moved.append(f"{where} changed on disk (sha256 {sha[:12] or 'none'} -> {(item.sha256 or 'none')[:12]})")
     for key in sorted(set(manifest.imports) - set(basis.csv)):
         moved.append(f"{key} was added to the manifest")
     now = {r.id: r.updated_at for r in remote if r.owner == manifest.owner or r.id in basis.remote}

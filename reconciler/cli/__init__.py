@@ -1,8 +1,8 @@
-"""The command line: `websets-reconciler validate | plan | apply | force-unlock | emulator | demo`.
+"""The command line: `websets-reconciler validate | plan | apply | dump | force-unlock | emulator | demo`.
 
     group.py     the group, its exit codes, and main()          common.py   what the commands share
     manifest.py  validate      plan.py  plan      apply.py  apply      state.py  force-unlock
-    local.py     emulator, demo (no account needed)
+    dump.py      dump          local.py  emulator, demo (no account needed)
 
 The command modules import the group's helpers, never the group: it gathers them here, by name, and
 imports a command's module only when that command runs, so start-up stays quick.
@@ -30,6 +30,11 @@ cli.lazy_commands.update(
             "reconciler.cli.apply",
             "apply",
             "Make the remote match the manifest (or carry out a saved PLAN_FILE), then update websets.lock.",
+        ),
+        "dump": LazyCommand(
+            "reconciler.cli.dump",
+            "dump",
+            "Write a manifest that adopts existing imports: by default every import no owner's stamps claim.",
         ),
         "force-unlock": LazyCommand(
             "reconciler.cli.state",

@@ -13,9 +13,14 @@ from reconciler.apply.run import ApplyOptions, Declined
 from reconciler.apply.run import apply as run_apply
 from reconciler.cli.common import (
     SECONDS,
+    exclude_option,
     manifest_option,
     max_rps_option,
+    refresh_only_option,
+    refuse_replace_with_refresh_only,
+    replace_option,
     reports_errors,
+    selection_of,
     summary_option,
     target_option,
     use_color,
@@ -23,7 +28,7 @@ from reconciler.cli.common import (
 )
 from reconciler.errors import ApplyFailed, ConfigError
 from reconciler.plan.model import Plan
-from reconciler.planfile import read_saved_plan, refuse_other_options
+from reconciler.planfile import read_saved_plan, refuse_other_options, saved_options
 from reconciler.remote.client import ApiClient
 from reconciler.render.apply_markdown import render_apply_markdown
 from reconciler.render.plan_json import plan_document
@@ -43,6 +48,9 @@ from reconciler.render.plan_text import render_text
 )
 @click.option("--force", is_flag=True, help="Apply an unsafe plan (thresholds or protected imports).")
 @target_option
+@exclude_option
+@replace_option
+@refresh_only_option
 @click.option(
     "--lock-timeout", default=0.0, show_default=True, type=SECONDS, help="Seconds to wait for the state lock."
 )
@@ -60,6 +68,9 @@ def apply(
     parallelism: int,
     force: bool,
     targets: tuple[str, ...],
+    excludes: tuple[str, ...],
+    replace_keys: tuple[str, ...],
+    refresh_only: bool,
     lock_timeout: float,
     wait: bool,
     timeout: float,
@@ -69,19 +80,34 @@ def apply(
     summary_path: str | None,
 ) -> None:
     """Make the remote match the manifest (or carry out a saved PLAN_FILE), then update websets.lock."""
+    refuse_replace_with_refresh_only(replace_keys, refresh_only)
     saved = read_saved_plan(plan_file) if plan_file else None
-    chosen = frozenset(targets) if targets else None
+    chosen, replacing = selection_of(targets, excludes), frozenset(replace_keys)
     if saved is not None:
         assert plan_file is not None
         given = click.get_current_context().get_parameter_source("manifest_path")
         explicit = given is not None and given is not click.core.ParameterSource.DEFAULT
-        refuse_other_options(plan_file, saved[0], manifest_path if explicit else None, targets, force)
+        refuse_other_options(
+            plan_file,
+            saved[0],
+            manifest_path if explicit else None,
+            targets,
+            force,
+            excludes,
+            replace_keys,
+            refresh_only,
+        )
         manifest_path = saved[0]["manifest"]
-        recorded = saved[0].get("targets")
-        chosen = frozenset(recorded) if recorded is not None else None
-        force = bool(saved[0].get("force"))
+        chosen, replacing, force, refresh_only = saved_options(saved[0])
     options = ApplyOptions(
-        targets=chosen, force=force, parallelism=parallelism, wait=wait, timeout=timeout, lock_timeout=lock_timeout
+        targets=chosen,
+        force=force,
+        replace=replacing,
+        refresh_only=refresh_only,
+        parallelism=parallelism,
+        wait=wait,
+        timeout=timeout,
+        lock_timeout=lock_timeout,
     )
     color = use_color(no_color)
     from reconciler.cli.progress import Display

@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -18,6 +18,9 @@ from reconciler.model import Manifest
 from reconciler.redact import redact
 from reconciler.remote.pacing import MIN_RATE
 from reconciler.render.diagnostics import render_diagnostics
+
+if TYPE_CHECKING:
+    from reconciler.plan.model import Selection
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -85,7 +88,7 @@ def refuse_to_overwrite_an_input(path: str, option: str, manifest: Manifest) -> 
     target = Path(path).resolve()
     lock = lock_path_for(manifest.path).resolve()
     inputs = {Path(manifest.path).resolve(), lock, journal_path_for(lock), lock.with_name(lock.name + HELD_SUFFIX)}
-    inputs |= {Path(item.csv.absolute).resolve() for item in manifest.imports.values()}
+    inputs |= {Path(item.csv.absolute).resolve() for item in manifest.imports.values() if item.csv is not None}
     if target in inputs:
         raise ConfigError(f"{option} {path}: that is an input of the plan (the manifest, the lockfile or a CSV)")
 
@@ -141,5 +144,40 @@ max_rps_option = click.option(
 )
 
 target_option = click.option(
-    "--target", "targets", multiple=True, metavar="KEY", help="Limit the plan to these keys (repeatable)."
+    "--target",
+    "targets",
+    multiple=True,
+    metavar="KEY",
+    help="Limit the plan to these keys or globs such as 'prospects-*' (repeatable).",
 )
+exclude_option = click.option(
+    "--exclude",
+    "excludes",
+    multiple=True,
+    metavar="KEY",
+    help="Leave these keys or globs out of the plan (repeatable).",
+)
+replace_option = click.option(
+    "--replace",
+    "replace_keys",
+    multiple=True,
+    metavar="KEY",
+    help="Replace this key's import even when nothing changed: a bad upload, a corrupted import (repeatable).",
+)
+refresh_only_option = click.option(
+    "--refresh-only",
+    is_flag=True,
+    help="Only record in the lockfile what changed remotely since it was written; change nothing remote.",
+)
+
+
+def selection_of(targets: tuple[str, ...], excludes: tuple[str, ...]) -> Selection | None:
+    """The --target and --exclude patterns as a Selection (None: every key)."""
+    from reconciler.plan.model import Selection
+
+    return Selection(tuple(sorted(set(targets))), tuple(sorted(set(excludes)))) if targets or excludes else None
+
+
+def refuse_replace_with_refresh_only(replace_keys: tuple[str, ...], refresh_only: bool) -> None:
+    if replace_keys and refresh_only:
+        raise ConfigError("--replace: not with --refresh-only, which changes nothing remote")

@@ -87,6 +87,12 @@ def _api_rate(spec: str) -> Rate:
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed for reproducible faults.")
 @click.option("--request-log", type=click.Path(dir_okay=False), help="Append a JSON line per request here.")
 @click.option(
+    "--websets",
+    "websets_file",
+    type=click.Path(dir_okay=False),
+    help="Serve these websets (a JSON list; partial websets are completed), read-only, under /websets/v0/websets.",
+)
+@click.option(
     "--metadata-update",
     type=click.Choice(METADATA_UPDATES),
     default="replace",
@@ -125,6 +131,7 @@ def emulator(
     lose_rate: str,
     seed: int,
     request_log: str | None,
+    websets_file: str | None,
     metadata_update: str,
     expired_upload: str,
     declared_count: str,
@@ -154,6 +161,7 @@ def emulator(
             metadata_update=metadata_update,
             expired_upload=expired_upload,
             declared_count=declared_count,
+            websets=websets_file,
         ).bind()
     except (EmulatorConfigError, OSError) as exc:
         raise click.ClickException(str(exc)) from None

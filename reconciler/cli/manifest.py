@@ -9,7 +9,7 @@ import click
 from reconciler.cli.common import manifest_option
 from reconciler.errors import ManifestInvalid
 from reconciler.manifest.load import load_manifest
-from reconciler.render.diagnostics import render_diagnostics, validation_json
+from reconciler.render.diagnostics import render_diagnostics, validation_json, validation_summary
 
 
 @click.command()
@@ -35,7 +35,5 @@ def validate(manifest_path: str, fmt: str) -> None:
         click.echo(f"{manifest_path}: {len(diagnostics)} problem(s)", err=True)
     else:
         assert manifest is not None
-        records = sum(i.csv.records for i in manifest.imports.values())
-        size = sum(i.csv.size for i in manifest.imports.values())
-        click.echo(f"{manifest_path}: valid: {len(manifest.imports)} imports, {records:,} records, {size:,} bytes")
+        click.echo(f"{manifest_path}: valid: {validation_summary(manifest)}")
     sys.exit(1 if diagnostics else 0)

@@ -7,10 +7,15 @@ import sys
 import click
 
 from reconciler.cli.common import (
+    exclude_option,
     manifest_option,
     max_rps_option,
+    refresh_only_option,
+    refuse_replace_with_refresh_only,
     refuse_to_overwrite_an_input,
+    replace_option,
     reports_errors,
+    selection_of,
     summary_option,
     target_option,
     use_color,
@@ -18,7 +23,7 @@ from reconciler.cli.common import (
 )
 from reconciler.errors import ConfigError
 from reconciler.planfile import write_saved_plan
-from reconciler.refresh import paused_cycle_collection, plan_from, read_snapshot
+from reconciler.refresh import paused_cycle_collection, plan_from, read_snapshot, with_references
 from reconciler.remote.client import ApiClient
 from reconciler.render.plan_json import render_json
 from reconciler.render.plan_markdown import render_markdown
@@ -28,6 +33,9 @@ from reconciler.render.plan_text import render_text
 @click.command()
 @manifest_option
 @target_option
+@exclude_option
+@replace_option
+@refresh_only_option
 @click.option("--out", "out_path", type=click.Path(dir_okay=False), help="Save the plan here, for `apply PLAN_FILE`.")
 @click.option(
     "--format",
@@ -50,6 +58,9 @@ from reconciler.render.plan_text import render_text
 def plan(
     manifest_path: str,
     targets: tuple[str, ...],
+    excludes: tuple[str, ...],
+    replace_keys: tuple[str, ...],
+    refresh_only: bool,
     out_path: str | None,
     fmt: str,
     as_json: bool,
@@ -62,17 +73,19 @@ def plan(
     """Show what apply would change: read the remote, diff it against the manifest. Changes nothing."""
     if force and not out_path:
         raise ConfigError("--force: only with --out, to record in the saved plan that it may break the safety rules")
-    chosen = frozenset(targets) if targets else None
+    refuse_replace_with_refresh_only(replace_keys, refresh_only)
+    chosen = selection_of(targets, excludes)
     from reconciler.cli.progress import Display
 
     # Progress on stderr, closed (its line erased) before the plan or an error is printed.
     with ApiClient.from_env(max_rps=max_rps) as client, Display.for_command("plan") as display:
         display.attach(client)
         snapshot = read_snapshot(manifest_path, client)
-        result = plan_from(snapshot, chosen)
+        result = plan_from(snapshot, chosen, replace_keys=frozenset(replace_keys), refresh_only=refresh_only)
+        result = with_references(result, client)
     if out_path:
         refuse_to_overwrite_an_input(out_path, "--out", snapshot.manifest)
-        write_saved_plan(out_path, result, manifest_path, chosen, force)
+        write_saved_plan(out_path, result, manifest_path, chosen, force, frozenset(replace_keys))
     write_summary(summary_path, render_markdown(result))
     fmt = "json" if as_json else fmt
     if fmt == "json":

@@ -1,8 +1,8 @@
 """The emulator's HTTP side: routing, authentication, error bodies, faults and the request log.
 
     client --HTTP--> wire.Handler --> Emulator.dispatch --> validation --> Store (Choices)
-                                          |                                 |
-                                      FaultInjector                  processing (on upload)
+                                          |     |                           |
+                              FaultInjector     Websets (read-only)   processing (on upload)
 
 Bound to loopback only: it exists for trying the tool and testing pipelines offline.
 """
@@ -16,7 +16,7 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
@@ -32,10 +32,13 @@ from reconciler.emulator.validation import (
     validate_list_query,
     validate_update,
 )
+from reconciler.emulator.websets import MAX_LIMIT as WEBSETS_MAX_LIMIT
+from reconciler.emulator.websets import WebsetNotFound, Websets, load_fixture
 from reconciler.emulator.wire import (
     ALLOWED,
     API_PREFIX,
     UPLOAD_PREFIX,
+    WEBSETS_PREFIX,
     EmulatorConfigError,
     Server,
     require_loopback,
@@ -51,7 +54,7 @@ DEFAULT_API_KEY = "emulator-key"
 class _Response:
     status: int
     body: dict[str, Any] | None
-    kind: str  # which schema the body follows: import, create, list, error, or upload (no body)
+    kind: str  # which schema the body follows: import, create, list, webset, websets, error, or upload (no body)
     headers: dict[str, str]
     text: str | None = None  # the body's JSON when it was written already (a listing)
 
@@ -88,13 +91,17 @@ class Emulator:
         metadata_update: str = "replace",
         expired_upload: str = "pending",
         declared_count: str = "correct",
+        websets: Path | str | Iterable[dict[str, Any]] | None = None,
     ) -> None:
-        """The last three answer the API's open questions (see `Choices`); the defaults are the README's."""
+        """`metadata_update`, `expired_upload` and `declared_count` answer the API's open questions (see
+        `Choices`); the defaults are the README's. `websets` seeds the read-only websets: a fixture file,
+        or (partial) Webset objects, the first the newest; more can be added through `self.websets`."""
         require_loopback(host)
         try:
             choices = Choices(metadata_update, expired_upload, declared_count)
         except ValueError as exc:
             raise EmulatorConfigError(str(exc)) from None
+        seeded = load_fixture(websets) if isinstance(websets, (str, Path)) else list(websets or ())
         self._host, self._port = host, port
         self.api_key = api_key
         self.faults = FaultInjector(faults or FaultConfig())
@@ -105,6 +112,12 @@ class Emulator:
             processing_delay=processing_delay,
             choices=choices,
         )
+        self.websets = Websets(clock, self._current_import)
+        try:
+            self.websets.seed(seeded, str(websets) if isinstance(websets, (str, Path)) else None)
+        except EmulatorConfigError:
+            self.store.close()
+            raise
         self.record_bodies = record_bodies
         # Tests may watch requests as they are served: ("before" | "after" the change, method, route).
         self.on_request: Callable[[str, str, str], None] | None = None
@@ -283,16 +296,20 @@ class Emulator:
             if method != "PUT":
                 return _not_allowed(method, route)
             return self._upload(path[len(UPLOAD_PREFIX) :], handler, body)
-        if route not in (API_PREFIX, API_PREFIX + "/{id}"):
+        if route not in (API_PREFIX, API_PREFIX + "/{id}", WEBSETS_PREFIX, WEBSETS_PREFIX + "/{id}"):
             return _error(404, "not_found_error", "not_found", f"no route for {path}")
         if not self._authorized(handler):
             return _error(401, "authentication_error", "unauthorized", "a valid x-api-key header is required")
         try:
+            if route.startswith(WEBSETS_PREFIX):
+                return self._websets(method, path, route, query)
             return self._api(method, path, route, query, body, handler)
         except RequestInvalid as exc:
             return _error(400, "invalid_request_error", "invalid_parameter", str(exc), exc.field or None)
         except NotFound as exc:
             return _error(404, "not_found_error", "not_found", f"import {exc} not found")
+        except WebsetNotFound as exc:
+            return _error(404, "not_found_error", "not_found", f"webset {exc} not found")
         except BadCursor:
             message = "cursor: unknown or malformed cursor"
             return _error(400, "invalid_request_error", "invalid_cursor", message, "cursor")
@@ -327,6 +344,20 @@ class Emulator:
         if method == "DELETE":
             return _Response(200, store.delete(import_id), "import", {})
         return _not_allowed(method, route)
+
+    def _websets(self, method: str, path: str, route: str, query: dict[str, list[str]]) -> _Response:
+        if method != "GET":
+            return _not_allowed(method, route)
+        if route == WEBSETS_PREFIX:
+            limit, cursor = validate_list_query(query, WEBSETS_MAX_LIMIT)
+            return _Response(200, self.websets.page(limit, cursor), "websets", {})
+        return _Response(200, self.websets.get(path[len(WEBSETS_PREFIX) + 1 :]), "webset", {})
+
+    def _current_import(self, import_id: str) -> dict[str, Any] | None:
+        try:
+            return self.store.get(import_id)
+        except NotFound:
+            return None
 
     def _upload(self, token: str, handler: _Handler, body: bytes) -> _Response:
         if handler.headers.get("x-api-key") is not None:

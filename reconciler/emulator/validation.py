@@ -121,8 +121,8 @@ def validate_update(body: Any) -> dict[str, Any]:
     return changes
 
 
-def validate_list_query(query: dict[str, list[str]]) -> tuple[int, str | None]:
-    """Check the list query string; return (limit, cursor)."""
+def validate_list_query(query: dict[str, list[str]], maximum: int = MAX_LIMIT) -> tuple[int, str | None]:
+    """Check the list query string (`maximum`: the largest limit the listing takes); return (limit, cursor)."""
     for key in query:
         if key not in ("limit", "cursor"):
             raise RequestInvalid(key, "unknown query parameter (allowed: cursor, limit)")
@@ -133,7 +133,7 @@ def validate_list_query(query: dict[str, list[str]]) -> tuple[int, str | None]:
             value = float(raw)
         except ValueError:
             raise RequestInvalid("limit", "must be a number") from None
-        limit = _whole_number(value, "limit", minimum=MIN_LIMIT, maximum=MAX_LIMIT)
+        limit = _whole_number(value, "limit", minimum=MIN_LIMIT, maximum=maximum)
     cursor = None
     if "cursor" in query:
         cursor = query["cursor"][-1]

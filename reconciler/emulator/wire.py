@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from reconciler.emulator.faults import UPLOAD_ROUTE
 
 API_PREFIX = "/websets/v0/imports"
+WEBSETS_PREFIX = "/websets/v0/websets"
 UPLOAD_PREFIX = "/uploads/"
 
 
@@ -102,12 +103,19 @@ def route_of(path: str) -> str:
     """The path template a path belongs to, so fault draws do not depend on random ids."""
     if path.startswith(UPLOAD_PREFIX) and "/" not in path[len(UPLOAD_PREFIX) :]:
         return UPLOAD_ROUTE
-    if path == API_PREFIX:
-        return API_PREFIX
-    rest = path[len(API_PREFIX) + 1 :] if path.startswith(API_PREFIX + "/") else ""
-    if rest and "/" not in rest:
-        return API_PREFIX + "/{id}"
+    for prefix in (API_PREFIX, WEBSETS_PREFIX):
+        if path == prefix:
+            return prefix
+        rest = path[len(prefix) + 1 :] if path.startswith(prefix + "/") else ""
+        if rest and "/" not in rest:
+            return prefix + "/{id}"
     return path
 
 
-ALLOWED = {API_PREFIX: "GET, POST", API_PREFIX + "/{id}": "GET, PATCH, DELETE", UPLOAD_ROUTE: "PUT"}
+ALLOWED = {
+    API_PREFIX: "GET, POST",
+    API_PREFIX + "/{id}": "GET, PATCH, DELETE",
+    WEBSETS_PREFIX: "GET",  # the websets are read-only here: seeded, never made through the API
+    WEBSETS_PREFIX + "/{id}": "GET",
+    UPLOAD_ROUTE: "PUT",
+}

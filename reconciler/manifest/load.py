@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from reconciler.errors import Diagnostic, ManifestInvalid
 from reconciler.files import RefusedFile, read_regular, refuse_unless_regular
+from reconciler.manifest.blocks import read_blocks
 from reconciler.manifest.csvinspect import CsvFacts, Identifier, Recorded, inspect_csv
 from reconciler.manifest.schema import schema_issues
 from reconciler.manifest.yamlload import Path_, Position, Positions, YamlError, read_yaml
@@ -41,17 +42,28 @@ class RecordedCsv(Recorded, Protocol):
 RecordedLookup = Callable[[str], Mapping[str, RecordedCsv]]
 
 
-def dotted(path: Path_) -> str:
-    """`('imports', 'a', 'csv')` -> `imports.a.csv`; a key holding a newline or another control is escaped."""
-    return ".".join(part if part.isprintable() else repr(part)[1:-1] for part in map(str, path))
+def dotted(path: Path_, document: Any = None) -> str:
+    """`('imports', 'a', 'csv')` -> `imports.a.csv`, and `('moved', 1, 'from')` -> `moved[1].from` where
+    `document` holds a list there; a key holding a newline or another control is escaped."""
+    text, node = "", document
+    for part in path:
+        if isinstance(node, list) and type(part) is int:
+            text += f"[{part}]"
+            node = node[part] if 0 <= part < len(node) else None
+            continue
+        name = str(part)
+        text += ("." if text else "") + (name if name.isprintable() else repr(name)[1:-1])
+        node = node.get(part) if isinstance(node, dict) else None
+    return text
 
 
 class _Report:
     """Collects diagnostics for one manifest."""
 
-    def __init__(self, file: str, positions: Positions) -> None:
+    def __init__(self, file: str, positions: Positions, document: Any) -> None:
         self.file = file
         self.positions = positions
+        self.document = document
         self.items: list[Diagnostic] = []
         self.bad_paths: set[Path_] = set()
 
@@ -59,7 +71,7 @@ class _Report:
         self.at_position(path, self.positions.of_key(path) if key else self.positions.of_value(path), message)
 
     def at_position(self, path: Path_, position: Position, message: str) -> None:
-        self.items.append(Diagnostic(self.file, position.line, position.column, dotted(path), message))
+        self.items.append(Diagnostic(self.file, position.line, position.column, dotted(path, self.document), message))
         self.bad_paths.add(path)
 
     def in_file(self, file: str, line: int, path: Path_, message: str) -> None:
@@ -173,7 +185,7 @@ def load_manifest(manifest_path: str | os.PathLike[str], recorded: RecordedLooku
         p = exc.position
         raise ManifestInvalid([Diagnostic(file, p.line, p.column, dotted(exc.path), str(exc))]) from None
     document, positions = loaded.value, loaded.positions
-    report = _Report(file, positions)
+    report = _Report(file, positions, document)
     for problem in loaded.problems:
         report.at_position(problem.path, problem.position, str(problem))
     if not isinstance(document, dict):
@@ -211,6 +223,7 @@ def _build(document: dict[str, Any], path: Path, report: _Report, recorded: Reco
     locations: dict[str, tuple[Path | None, str | None]] = {}
     folders: dict[str, Path | None] = {}
     wanted: dict[str, tuple[Path_, dict[str, Any], Path, Identifier]] = {}
+    desired: dict[str, DesiredImport] = {}
     for key, spec in imports.items():
         where: Path_ = ("imports", key)
         _reserved_metadata(report, spec.get("metadata") if isinstance(spec, dict) else None, (*where, "metadata"))
@@ -218,6 +231,9 @@ def _build(document: dict[str, Any], path: Path, report: _Report, recorded: Reco
             continue
         if "entity" not in spec and "entity" not in defaults:
             report.at(where, "no entity: give one here or in defaults.entity", key=True)
+            continue
+        if "csv" not in spec:
+            desired[key] = _import(report, key, where, spec, defaults, None)
             continue
         csv_spec = spec["csv"] if isinstance(spec["csv"], dict) else {"path": spec["csv"]}
         csv_where = (*where, "csv", "path") if isinstance(spec["csv"], dict) else (*where, "csv")
@@ -236,7 +252,6 @@ def _build(document: dict[str, Any], path: Path, report: _Report, recorded: Reco
     owner = document.get("owner")
     entries = recorded(owner) if recorded and isinstance(owner, str) and not report.spoiled(("owner",)) else {}
     facts = _inspect_all(wanted, entries)
-    desired: dict[str, DesiredImport] = {}
     for key, (where, spec, target, identifier) in sorted(wanted.items()):
         item = _desired(report, key, where, spec, defaults, target, identifier, facts[target])
         if item is not None:
@@ -248,7 +263,17 @@ def _build(document: dict[str, Any], path: Path, report: _Report, recorded: Reco
             ("api", "max_rps"), f"below {MIN_RATE:g} requests a second; give {MIN_RATE:g} or more, or 0 for no pacing"
         )
         max_rps = None
-    return Manifest(str(path), document.get("owner", ""), safety, desired, max_rps)
+    blocks = read_blocks(document, report)
+    return Manifest(
+        str(path),
+        document.get("owner", ""),
+        safety,
+        dict(sorted(desired.items())),
+        max_rps,
+        adopt=blocks.adopt,
+        moved=blocks.moved,
+        removed=blocks.removed,
+    )
 
 
 def _inspect_all(
@@ -296,6 +321,23 @@ def _desired(
             report.at(csv_where, f"{display}: {problem.message}")
     if not ok or resolution is None or resolution.index is None:
         return None
+    csv = CsvFile(
+        path=raw_path,
+        display=display,
+        absolute=str(target),
+        identifier=resolution.index,
+        identifier_name=facts.header[resolution.index],
+        sha256=facts.sha256,
+        size=facts.size,
+        records=facts.records,
+        columns=len(facts.header),
+    )
+    return _import(report, key, where, spec, defaults, csv)
+
+
+def _import(
+    report: _Report, key: str, where: Path_, spec: dict[str, Any], defaults: dict[str, Any], csv: CsvFile | None
+) -> DesiredImport:
     entity = spec.get("entity") or defaults["entity"]
     return DesiredImport(
         key=key,
@@ -303,16 +345,6 @@ def _desired(
         entity=Entity(entity["type"], entity.get("description")),
         metadata=dict(sorted({**defaults.get("metadata", {}), **spec.get("metadata", {})}.items())),
         protected=bool(spec.get("protected", defaults.get("protected", False))),
-        csv=CsvFile(
-            path=raw_path,
-            display=display,
-            absolute=str(target),
-            identifier=resolution.index,
-            identifier_name=facts.header[resolution.index],
-            sha256=facts.sha256,
-            size=facts.size,
-            records=facts.records,
-            columns=len(facts.header),
-        ),
+        csv=csv,
         line=report.positions.of_key(where).line,
     )

@@ -114,6 +114,8 @@ def did_you_mean(word: str, choices: list[str]) -> str:
     return f" (expected one of: {', '.join(choices)})"
 
 
+KEY_PATTERN = "^[a-z0-9][a-z0-9_.-]{0,63}$(?!\\n)"  # keys and owner; the manifest's only other pattern is an id's
+
 Issue = tuple[tuple[Any, ...], bool, str]  # (path, at_key, message)
 
 
@@ -156,6 +158,8 @@ def _translate(error: jsonschema.ValidationError) -> Iterator[Issue]:
         yield path, False, f"{value!r} is not one of {', '.join(choices)}{hint}"
     elif kind == "const":
         yield path, False, f"must be {spec!r}, not {describe(value)}"
+    elif kind == "pattern" and spec != KEY_PATTERN:
+        yield path, False, f"{value!r} is not valid: an import id has no spaces or control characters"
     elif kind == "pattern":
         yield path, False, f"{value!r} is not valid: use 1 to 64 of a-z, 0-9, '_', '.', '-', starting with a-z or 0-9"
     elif kind in ("minLength", "maxLength"):

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
+from reconciler.errors import ConfigError
 from reconciler.lockfile import Lock, LockEntry
 from reconciler.model import (
     STAMP_IDENTIFIER,
@@ -26,7 +27,10 @@ from reconciler.remote.state import RemoteImport
 
 
 def stamps(owner: str, desired: DesiredImport) -> dict[str, str]:
-    """The ownership stamps an import of `desired` carries (the operation stamp is added by apply)."""
+    """The ownership stamps an import of `desired` carries (the operation stamp is added by apply). An
+    import whose content is unmanaged carries the owner and key only: what it holds is not the tool's."""
+    if desired.csv is None:
+        return {STAMP_OWNER: owner, STAMP_KEY: desired.key}
     return {
         STAMP_OWNER: owner,
         STAMP_KEY: desired.key,
@@ -38,17 +42,25 @@ def stamps(owner: str, desired: DesiredImport) -> dict[str, str]:
 def carries_stamps(metadata: dict[str, str], owner: str, desired: DesiredImport) -> bool:
     """Whether `metadata` holds every one of `stamps(owner, desired)`; asked of every import in a plan,
     so the stamps are compared one by one rather than built."""
-    return (
-        metadata.get(STAMP_KEY) == desired.key
-        and metadata.get(STAMP_SHA256) == desired.csv.sha256
-        and metadata.get(STAMP_IDENTIFIER) == str(desired.csv.identifier)
-        and metadata.get(STAMP_OWNER) == owner
+    if metadata.get(STAMP_KEY) != desired.key or metadata.get(STAMP_OWNER) != owner:
+        return False
+    csv = desired.csv
+    return csv is None or (
+        metadata.get(STAMP_SHA256) == csv.sha256 and metadata.get(STAMP_IDENTIFIER) == str(csv.identifier)
     )
 
 
 def desired_snapshot(d: DesiredImport) -> dict[str, Any]:
-    """The desired side of a change: what the manifest asks for the key."""
+    """The desired side of a change: what the manifest asks for the key (`csv` is None: content unmanaged)."""
     csv = d.csv
+    if csv is None:
+        return {
+            "title": d.title,
+            "entity": d.entity.to_api(),
+            "metadata": dict(d.metadata),
+            "protected": d.protected,
+            "csv": None,
+        }
     return {
         "title": d.title,
         "entity": d.entity.to_api(),
@@ -72,6 +84,14 @@ def desired_from_after(desired: DesiredImport, after: dict[str, Any] | None) -> 
     if after is None:
         return desired
     csv = after["csv"]
+    if csv is None or desired.csv is None:
+        return replace(
+            desired,
+            title=after["title"],
+            entity=Entity.from_api(after["entity"]) or desired.entity,
+            metadata=dict(after["metadata"]),
+            protected=after["protected"],
+        )
     return replace(
         desired,
         title=after["title"],
@@ -174,6 +194,7 @@ def _replace_reason(
         return Reason.REMOTE_FAILED
     if status == "canceled":
         return Reason.REMOTE_CANCELED
+    assert d.csv is not None
     if status == "pending":  # only a pending import's upload can have expired
         if r.upload_expired(now):
             return Reason.UPLOAD_EXPIRED
@@ -191,25 +212,48 @@ def _replace_reason(
 _REMOTE_STATUS_REASONS = (Reason.REMOTE_FAILED, Reason.REMOTE_CANCELED, Reason.UPLOAD_EXPIRED, Reason.UPLOAD_MISSING)
 
 
+def _unmanaged_content(r: RemoteImport | None, d: DesiredImport) -> None:
+    """Refuse what only a new import could give a key whose content is unmanaged (no csv to make one from)."""
+    if r is None:
+        raise ConfigError(
+            f"{d.key}: no import stands for this key, and without csv none can be created; "
+            "give csv, or adopt an existing import"
+        )
+    if r.status in ("failed", "canceled"):
+        raise ConfigError(f"{d.key}: import {r.id} is {r.status}, and without csv it cannot be replaced; give csv")
+    if r.entity != d.entity:
+        raise ConfigError(
+            f"{d.key}: entity: the remote import {r.id} is {r.entity}, the manifest says {d.entity}; an entity "
+            "cannot be changed in place, and without csv the import cannot be replaced"
+        )
+
+
 def change_for(owner: str, d: DesiredImport, r: RemoteImport | None, base: LockEntry | None, now: float) -> Change:
     """The change for one key of the manifest: `d`, the import `r` that stands for it (None: none does),
-    and `base`, its lockfile entry. `now` matters only when `r` is pending (its upload window)."""
+    and `base`, its lockfile entry. `now` matters only when `r` is pending (its upload window). Raises
+    ConfigError for a key whose content is unmanaged and that would need a new import."""
     after = desired_snapshot(d)
+    if d.csv is None:
+        _unmanaged_content(r, d)
     if r is None:
         reason = Reason.REMOTE_MISSING if base is not None else Reason.NEW_KEY
         origin = Origin.REMOTE if base is not None else Origin.MANIFEST
         return Change(d.key, Action.CREATE, reason, None, None, after, (), origin, d.protected)
+    assert r is not None  # for the type checker: `_unmanaged_content` refused it
     stamped_sha, stamped_ident = r.sha256, r.identifier
     before = _remote_snapshot(r, base, stamped_sha, stamped_ident)
     sha, ident = _recorded(r, base, stamped_sha, stamped_ident)
-    reason = _replace_reason(r, sha, ident, d, base is not None and base.id == r.id, now)
+    if d.csv is None:  # only title, metadata and the stamps can differ: the CSV is not the manifest's
+        sha, ident, reason = d.sha256, d.identifier, None
+    else:
+        reason = _replace_reason(r, sha, ident, d, base is not None and base.id == r.id, now)
     stamps_ok = carries_stamps(r.metadata, owner, d)
     # Nearly every import is in sync. With no reason to replace, `have` and `want` below hold the same
     # entity, sha256 and identifier, so they are equal when title and metadata are: no need to build them.
     if reason is None and stamps_ok and r.title == d.title and before["metadata"] == after["metadata"]:
         return Change(d.key, Action.NOOP, Reason.IN_SYNC, r.id, before, after, (), None, d.protected)
     # The snapshots' values are shared, not copied: `want` and `have` are only read.
-    want = _comparable(d.title, after["entity"], after["metadata"], d.csv.sha256, d.csv.identifier)
+    want = _comparable(d.title, after["entity"], after["metadata"], d.sha256, d.identifier)
     have = _comparable(r.title, before["entity"], before["metadata"], sha, ident)
     fields = field_paths(have, want)
     if reason in _REMOTE_STATUS_REASONS:
@@ -256,7 +300,7 @@ class Precomputed:
                 continue
             key = r.key or self._recorded.get(r.id)  # as build_plan reads the claims
             d = imports.get(key) if key else None
-            if d is not None:
+            if d is not None and d.csv is not None:  # a refusal of a csv-less key is build_plan's to raise
                 # `now` is read only for a pending import, and this one is not.
                 self._changes[d.key] = (r, change_for(owner, d, r, self._entries.get(d.key), now=0.0))
 

@@ -5,6 +5,10 @@ A Change's sides, by action:
     update   before is the remote    after is the desired import (same id)
     replace  before is the remote    after is the desired import (a new id once applied)
     delete   before is the remote    after is None
+    adopt    before is the remote    after is the desired import (same id; an import not yet managed)
+    move     before is the remote    after is the desired import under its new key (same id)
+    forget   before is the remote    after is None (the import is kept; the tool's stamps are removed)
+    refresh  before is the lockfile  after is the remote (None: deleted remotely); only --refresh-only
     noop     before == after in every field the tool manages
 """
 
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from fnmatch import fnmatchcase
 from typing import Any
 
 
@@ -22,11 +27,26 @@ class Action(str, Enum):
     UPDATE = "update"
     REPLACE = "replace"
     DELETE = "delete"
+    ADOPT = "adopt"
+    MOVE = "move"
+    FORGET = "forget"
+    REFRESH = "refresh"
     NOOP = "noop"
 
     @property
     def destructive(self) -> bool:
+        """The import's id stops serving: it is replaced or deleted."""
         return self in (Action.REPLACE, Action.DELETE)
+
+    @property
+    def guarded(self) -> bool:
+        """Refused for a protected import without --force: the destructive actions, and forget."""
+        return self in (Action.REPLACE, Action.DELETE, Action.FORGET)
+
+    @property
+    def breaks_references(self) -> bool:
+        """Websets that use the import are affected: its id goes away, or the tool stops managing it."""
+        return self in (Action.REPLACE, Action.DELETE, Action.FORGET)
 
 
 class Reason(str, Enum):
@@ -43,6 +63,12 @@ class Reason(str, Enum):
     UPLOAD_EXPIRED = "upload_expired"  # replace: still pending after its upload window
     UPLOAD_MISSING = "upload_missing"  # replace: pending, and no record that its upload was accepted
     KEY_REMOVED = "key_removed"  # delete: the key left the manifest and pruning is on
+    REPLACE_REQUESTED = "replace_requested"  # replace: --replace KEY
+    ADOPT_REQUESTED = "adopt_requested"  # adopt: the manifest's adopt block names the import
+    KEY_MOVED = "key_moved"  # move: the manifest's moved block renames the key
+    KEY_FORGOTTEN = "key_forgotten"  # forget: the manifest's removed block names the key
+    REMOTE_EDITED = "remote_edited"  # refresh: the remote differs from the lockfile
+    REMOTE_DELETED = "remote_deleted"  # refresh: the lockfile's import is gone
     IN_SYNC = "in_sync"  # noop
 
     @property
@@ -62,6 +88,12 @@ _REASON_TEXT = {
     Reason.UPLOAD_EXPIRED: "the remote import never received its upload and its upload window has passed",
     Reason.UPLOAD_MISSING: "the remote import is pending and this tool has no record that its upload was accepted",
     Reason.KEY_REMOVED: "the key was removed from the manifest",
+    Reason.REPLACE_REQUESTED: "a replace was requested with --replace",
+    Reason.ADOPT_REQUESTED: "the manifest's adopt block takes over this existing import",
+    Reason.KEY_MOVED: "the manifest's moved block renames the key; the import keeps its id",
+    Reason.KEY_FORGOTTEN: "the manifest's removed block stops managing it; the import is kept",
+    Reason.REMOTE_EDITED: "changed outside the tool since the lockfile was written",
+    Reason.REMOTE_DELETED: "deleted outside the tool since the lockfile was written",
     Reason.IN_SYNC: "in sync",
 }
 
@@ -88,6 +120,8 @@ class Change:
     changed_fields: tuple[str, ...] = ()
     origin: Origin | None = None
     protected: bool = False
+    moved_from: str | None = None  # move (or a replace that also moves): the key the import was managed as
+    adopting: bool = False  # a replace of an import not yet managed: apply adopts it first, then replaces it
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +163,62 @@ def get_path(side: dict[str, Any] | None, path: str) -> Any:
     return value
 
 
-_ORDER = {Action.DELETE: 0, Action.REPLACE: 1, Action.CREATE: 2, Action.UPDATE: 3, Action.NOOP: 4}
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """A webset that uses an import: as a source, a search scope or an exclusion."""
+
+    import_id: str
+    webset_id: str
+    title: str | None
+    how: str  # "source", "exclusion", "search scope", "search exclusion"
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """`--target` and `--exclude`: keys or globs (`prospects-*`). No targets: every key."""
+
+    targets: tuple[str, ...] = ()
+    excludes: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, targets: Any) -> Selection | None:
+        """A Selection from what callers pass: None, a Selection, or a collection of target keys."""
+        if targets is None or isinstance(targets, Selection):
+            return targets
+        return cls(tuple(sorted(targets)))
+
+    def selects(self, key: str) -> bool:
+        if self.targets and not any(fnmatchcase(key, p) for p in self.targets):
+            return False
+        return not any(fnmatchcase(key, p) for p in self.excludes)
+
+    def unmatched(self, keys: set[str]) -> list[str]:
+        """The patterns (targets and excludes) that match none of `keys`."""
+        return [p for p in (*self.targets, *self.excludes) if not any(fnmatchcase(k, p) for k in keys)]
+
+
+_ORDER = {
+    Action.DELETE: 0,
+    Action.FORGET: 1,
+    Action.REPLACE: 2,
+    Action.CREATE: 3,
+    Action.ADOPT: 4,
+    Action.MOVE: 5,
+    Action.UPDATE: 6,
+    Action.REFRESH: 7,
+    Action.NOOP: 8,
+}
+SUMMARY_ACTIONS = (
+    Action.CREATE,
+    Action.UPDATE,
+    Action.REPLACE,
+    Action.DELETE,
+    Action.ADOPT,
+    Action.MOVE,
+    Action.FORGET,
+    Action.REFRESH,
+    Action.NOOP,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +235,9 @@ class Plan:
     adopted: tuple[str, ...] = ()  # keys the lockfile did not record, found by their remote stamps
     strays: tuple[Stray, ...] = ()  # shown among the warnings; deleted by apply after confirmation
     basis: Basis = field(default_factory=lambda: Basis(None, None, {}, {}))
+    references: tuple[Reference, ...] = ()  # websets using an import that a change replaces, deletes or forgets
+    references_unknown: str | None = None  # why the websets could not be read (None: read, or not needed)
+    refresh_only: bool = False  # a --refresh-only plan: it changes only the lockfile
 
     def __post_init__(self) -> None:
         ordered = tuple(sorted(self.changes, key=lambda c: (_ORDER[c.action], c.key)))
@@ -160,9 +252,7 @@ class Plan:
 
     @property
     def summary(self) -> dict[str, int]:
-        return {
-            a.value: self.count(a) for a in (Action.CREATE, Action.UPDATE, Action.REPLACE, Action.DELETE, Action.NOOP)
-        }
+        return {a.value: self.count(a) for a in SUMMARY_ACTIONS}
 
     @property
     def has_changes(self) -> bool:
@@ -172,3 +262,6 @@ class Plan:
     @property
     def actionable(self) -> tuple[Change, ...]:
         return tuple(c for c in self.changes if c.action is not Action.NOOP)
+
+    def references_to(self, import_id: str | None) -> tuple[Reference, ...]:
+        return tuple(r for r in self.references if r.import_id == import_id)

@@ -18,6 +18,7 @@ from dataclasses import replace
 from reconciler.errors import ConfigError, LockfileError, RemoteStateError
 from reconciler.lockfile import LOCK_NAME, Lock, Operation
 from reconciler.model import DesiredImport, Manifest
+from reconciler.plan.blocks import adoptions, apply_moves, as_move, check_replace_keys, forced_replace, forgets
 from reconciler.plan.change import (
     Precomputed,
     change_for,
@@ -27,7 +28,7 @@ from reconciler.plan.change import (
     remote_snapshot,
     stamps,
 )
-from reconciler.plan.model import Action, Basis, Change, Origin, Orphan, Plan, Reason, Stray
+from reconciler.plan.model import Action, Basis, Change, Origin, Orphan, Plan, Reason, Selection, Stray
 from reconciler.remote.state import RemoteImport, parse_time
 
 __all__ = [
@@ -50,6 +51,8 @@ __all__ = [
 def holds(r: RemoteImport, desired: DesiredImport) -> bool:
     """Whether `r` holds what no update can give it: the desired CSV (by its sha256 stamp), identifier column
     (by its stamp) and entity."""
+    if desired.csv is None:
+        return r.entity == desired.entity
     return r.sha256 == desired.csv.sha256 and r.identifier == desired.csv.identifier and r.entity == desired.entity
 
 
@@ -142,11 +145,15 @@ def build_plan(
     lock: Lock | None,
     *,
     now: float,
-    targets: frozenset[str] | None = None,
+    targets: Selection | frozenset[str] | None = None,
     precomputed: Precomputed | None = None,
+    replace_keys: frozenset[str] = frozenset(),
 ) -> Plan:
     """Diff the desired state against the remote, with the lockfile as the common base. `precomputed`
-    holds changes worked out ahead (the plan is the same with or without it)."""
+    holds changes worked out ahead (the plan is the same with or without it); `targets` limits the plan
+    to some keys; `replace_keys` are replaced even when nothing changed."""
+    selection = Selection.of(targets)
+    check_replace_keys(manifest, replace_keys)
     owner = manifest.owner
     entries = lock.imports if lock else {}
     recorded = {entry.id: key for key, entry in entries.items()}
@@ -175,8 +182,8 @@ def build_plan(
             f"the listing holds none of the {len(entries)} imports the lockfile records and none stamped "
             f"with owner {owner!r}; refusing to plan (is EXA_API_KEY the key of the right team?)"
         )
-    if targets is not None and (unknown := sorted(targets - manifest.imports.keys() - claims.keys() - entries.keys())):
-        raise ConfigError(f"--target {', '.join(unknown)}: no such key in the manifest, the lockfile or the remote")
+    if selection is not None:
+        _check_selection(selection, {*manifest.imports, *claims, *entries, *manifest.moved, *manifest.removed})
 
     serving, named, recovery_notes = claims, set(), []
     if lock is not None and lock.journal:
@@ -207,14 +214,25 @@ def build_plan(
         if in_flight and key in manifest.imports:
             warnings.append(f"{key}: import {chosen.id} is still {chosen.status}")
 
-    changes: list[Change] = []
+    moved_from = apply_moves(manifest, current)
+    managed = len(current)
+    changes: list[Change] = forgets(manifest, current, entries)
+    by_id = {r.id: r for r in remote} if manifest.adopt else {}
+    adopting = adoptions(manifest, current, by_id, entries, replace_keys)
     ahead = precomputed.changes(manifest, lock) if precomputed is not None else {}
     for key, d in sorted(manifest.imports.items()):
-        r = current.get(key)
+        if key in adopting:
+            changes.append(adopting[key])
+            continue
+        r, old = current.get(key), moved_from.get(key)
         found = ahead.get(key)  # worked out for this very import, or of no use
-        changes.append(
-            found[1] if found is not None and found[0] is r else change_for(owner, d, r, entries.get(key), now)
-        )
+        if found is not None and found[0] is r and old is None:
+            change = found[1]
+        else:
+            change = change_for(owner, d, r, entries.get(old or key), now)
+        if old is not None:
+            change = as_move(change, old)
+        changes.append(forced_replace(change) if key in replace_keys else change)
     orphans: list[Orphan] = []
     for key in sorted(current.keys() - manifest.imports.keys()):
         r, base = current[key], entries.get(key)
@@ -232,30 +250,33 @@ def build_plan(
             f"({', '.join(sorted({op.key for op in lock.journal}))}); the next apply finishes or cleans them up"
         )
         warnings += recovery_notes
-    for key in sorted(entries.keys() - current.keys() - manifest.imports.keys()):
+    settled = {*manifest.moved, *manifest.removed}  # their entries go with the move or the forget
+    for key in sorted(entries.keys() - current.keys() - manifest.imports.keys() - settled):
         warnings.append(
             f"{key}: the lockfile's import {entries[key].id} no longer exists; dropping it from the lockfile"
         )
 
-    if targets is not None:
-        changes = [c for c in changes if c.key in targets]
-        orphans = [o for o in orphans if o.key in targets]
-        strays = [s for s in strays if s.key in targets]
-    replaced = {c.key for c in changes if c.action is Action.REPLACE}  # their new import is what gets recorded
+    if selection is not None:
+        changes = [c for c in changes if selection.selects(c.key) or (c.moved_from and selection.selects(c.moved_from))]
+        orphans = [o for o in orphans if selection.selects(o.key)]
+        strays = [s for s in strays if selection.selects(s.key)]
+    # A replaced import's successor is what gets recorded; a moved one is recorded by its move.
+    replaced = {c.key for c in changes if c.action is Action.REPLACE or c.moved_from}
     adopted = tuple(
         sorted(k for k, r in current.items() if (k not in entries or entries[k].id != r.id) and k not in replaced)
     )
     basis = Basis(
         lock_lineage=lock.lineage if lock else None,
         lock_serial=lock.serial if lock else None,
-        remote={r.id: r.updated_at for rs in claims.values() for r in rs},
-        csv={key: d.csv.sha256 for key, d in manifest.imports.items()},
+        remote={r.id: r.updated_at for rs in claims.values() for r in rs}
+        | {c.id: by_id[c.id].updated_at for c in adopting.values() if c.id},
+        csv={key: d.sha256 or "" for key, d in manifest.imports.items()},
     )
     plan = Plan(
         owner,
         tuple(changes),
-        len(current),
-        unmanaged,
+        managed + len(adopting),
+        unmanaged - len(adopting),
         tuple(orphans),
         tuple(warnings),
         adopted=adopted,
@@ -265,13 +286,22 @@ def build_plan(
     return replace(plan, unsafe=tuple(safety_problems(plan, manifest)))
 
 
+def _check_selection(selection: Selection, keys: set[str]) -> None:
+    """A --target or --exclude that matches no key is a mistake (a typo would otherwise select nothing)."""
+    unknown = set(selection.unmatched(keys))
+    for option, patterns in (("--target", selection.targets), ("--exclude", selection.excludes)):
+        if missing := sorted(p for p in patterns if p in unknown):
+            raise ConfigError(f"{option} {', '.join(missing)}: no such key in the manifest, the lockfile or the remote")
+
+
 def safety_problems(plan: Plan, manifest: Manifest) -> list[str]:
     """Why the plan is unsafe (empty when it is safe): thresholds above a minimum size, and protection."""
     safety = manifest.safety
     problems: list[str] = []
     for change in plan.changes:
-        if change.protected and change.action.destructive:
-            problems.append(f"{change.key} is protected and would be {change.action.value}d")
+        if change.protected and change.action.guarded:
+            verb = {Action.REPLACE: "replaced", Action.DELETE: "deleted", Action.FORGET: "forgotten"}[change.action]
+            problems.append(f"{change.key} is protected and would be {verb}")
     managed = plan.managed
     if managed >= max(safety.min_managed_for_percent, 1):
         for action, limit, name in (

@@ -122,6 +122,66 @@ def page_problem(page: Any) -> str | None:
     return None
 
 
+def _refs_problem(refs: Any, where: str) -> str | None:
+    """Why a webset's list of `{source, id}` (or Import) entries cannot be read; missing or null is none."""
+    if refs is None:
+        return None
+    if type(refs) is not list:
+        return f"{where}: not a list"
+    for i, ref in enumerate(refs):
+        if type(ref) is not dict:
+            return f"{where}[{i}]: not an object"
+        if type(ref.get("id")) is not str or not ref["id"]:
+            return f"{where}[{i}].id: {_kind(ref.get('id')) if ref.get('id') != '' else 'empty'}"
+        if "source" in ref and type(ref["source"]) is not str:
+            return f"{where}[{i}].source: {_kind(ref['source'])}"
+    return None
+
+
+def webset_problem(item: Any, where: str = "") -> str | None:
+    """The first reason `item` is not a Webset whose references to imports can be read: an id, a title
+    that is text or null, and `imports`, `excludes` and each search's `scope` and `exclude` (any of them
+    may be missing) lists of objects with an id."""
+    where = where or "the answer"
+    if type(item) is not dict:
+        return f"{where}: not an object"
+    if type(item.get("id")) is not str or not item["id"]:
+        return f"{where}.id: {_kind(item.get('id')) if item.get('id') != '' else 'empty'}"
+    if item.get("title") is not None and type(item["title"]) is not str:
+        return f"{where}.title: {_kind(item['title'])}"
+    for name in ("imports", "excludes"):
+        if (problem := _refs_problem(item.get(name), f"{where}.{name}")) is not None:
+            return problem
+    searches = item.get("searches")
+    if searches is not None and type(searches) is not list:
+        return f"{where}.searches: not a list"
+    for i, search in enumerate(searches or ()):
+        if type(search) is not dict:
+            return f"{where}.searches[{i}]: not an object"
+        for name in ("scope", "exclude"):
+            if (problem := _refs_problem(search.get(name), f"{where}.searches[{i}].{name}")) is not None:
+                return problem
+    return None
+
+
+def webset_page_problem(page: Any) -> str | None:
+    """The first reason `page` is not a usable websets list answer: `{data: [Webset], hasMore, nextCursor}`."""
+    if type(page) is not dict:
+        return "the answer: not an object"
+    data = page.get("data")
+    if type(data) is not list:
+        return "data: missing" if data is None else "data: not a list"
+    if type(page.get("hasMore")) is not bool:
+        return "hasMore: missing" if page.get("hasMore") is None else "hasMore: not a boolean"
+    cursor = page.get("nextCursor")
+    if cursor is not None and type(cursor) is not str:
+        return f"nextCursor: {_kind(cursor)}"
+    for i, item in enumerate(data):
+        if (problem := webset_problem(item, f"data[{i}]")) is not None:
+            return problem
+    return None
+
+
 def upload_url_problem(url: Any) -> str | None:
     """Why `url` cannot be PUT to: the key's rule, https or http to loopback, applies to uploads too."""
     if type(url) is not str or not url:

@@ -48,6 +48,7 @@ from reconciler.remote.answers import (
     parse_time,
     request_id,
     retry_after,
+    webset_page_problem,
 )
 from reconciler.remote.connect import Unreachable, check_base_url, unreachable
 from reconciler.remote.pacing import Budget, Pause
@@ -55,6 +56,7 @@ from reconciler.remote.pacing import Budget, Pause
 __all__ = ["DEFAULT_MAX_RPS", "ApiClient", "Budget", "OutcomeUnknown", "Pause", "RetryPolicy", "Stopped", "Unreachable"]
 
 IMPORTS = "/websets/v0/imports"
+WEBSETS = "/websets/v0/websets"
 DEFAULT_BASE_URL = "https://api.exa.ai"
 DEFAULT_MAX_RPS = 8.0  # under the 10 a second of the common plans, leaving room for the team's other clients
 _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
@@ -201,6 +203,13 @@ class ApiClient:
         if cursor:
             params["cursor"] = cursor
         return self._call("GET", IMPORTS, check=page_problem, params=params)
+
+    def list_websets_page(self, cursor: str | None = None, limit: int = 100) -> dict[str, Any]:
+        """One page of the websets listing, checked to the point where its references to imports can be read."""
+        params: dict[str, Any] = {"limit": limit}
+        if cursor:
+            params["cursor"] = cursor
+        return self._call("GET", WEBSETS, check=webset_page_problem, params=params)
 
     def get(self, import_id: str) -> dict[str, Any]:
         return self._call("GET", f"{IMPORTS}/{import_id}")

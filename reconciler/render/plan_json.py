@@ -11,6 +11,7 @@ FORMAT_VERSION = "1"
 
 
 def change_json(change: Change) -> dict[str, Any]:
+    """One change as JSON (`$defs/change` of schemas/plan.schema.json)."""
     return {
         "key": change.key,
         "action": change.action.value,
@@ -21,6 +22,8 @@ def change_json(change: Change) -> dict[str, Any]:
         "changed_fields": list(change.changed_fields),
         "origin": change.origin.value if change.origin else None,
         "protected": change.protected,
+        "moved_from": change.moved_from,
+        "adopting": change.adopting,
     }
 
 
@@ -39,8 +42,15 @@ def plan_document(plan: Plan) -> dict[str, Any]:
         "unsafe_reasons": list(plan.unsafe),
         "warnings": list(plan.warnings),
         "strays": [{"key": s.key, "id": s.id, "why": s.why} for s in plan.strays],
+        "references": [
+            {"import_id": r.import_id, "webset_id": r.webset_id, "title": r.title, "how": r.how}
+            for r in plan.references
+        ],
+        "references_unknown": plan.references_unknown,
+        "refresh_only": plan.refresh_only,
     }
 
 
 def render_json(plan: Plan) -> str:
+    """The plan document, indented, with sorted keys so that it diffs cleanly."""
     return json.dumps(plan_document(plan), indent=2, sort_keys=True, ensure_ascii=False) + "\n"

@@ -1,14 +1,40 @@
-"""The plan as Markdown for a pull request comment: summary first, destructive actions called out,
-details folded, and never more than 60,000 characters (each section truncates with a note)."""
+"""The plan as Markdown for a pull request comment: summary first, destructive actions (and the websets
+they break) called out, details folded, and never more than 60,000 characters (each section truncates
+with a note)."""
 
 from __future__ import annotations
 
-from reconciler.plan.model import Action, Plan
-from reconciler.render.plan_text import csv_summary, field_lines, summary_line
+from reconciler.plan.model import Action, Change, Plan, Reference
+from reconciler.render.plan_text import (
+    csv_summary,
+    field_lines,
+    label,
+    references_unknown_line,
+    remote_deleted,
+    summary_line,
+    value_text,
+)
 
 MARKER = "<!-- websets-reconciler:plan -->"
 MAX_CHARS = 60_000
-_EMOJI = {Action.CREATE: "🟢", Action.UPDATE: "🟡", Action.REPLACE: "🟣", Action.DELETE: "🔴"}
+_EMOJI = {
+    Action.CREATE: "🟢",
+    Action.UPDATE: "🟡",
+    Action.REPLACE: "🟣",
+    Action.DELETE: "🔴",
+    Action.ADOPT: "🔵",
+    Action.MOVE: "🔀",
+    Action.FORGET: "⚪",
+    Action.REFRESH: "🔄",
+}
+_SIGNS = {Action.CREATE: "+", Action.DELETE: "-"}  # the rest change an import that stays: `!`
+# Websets named in one callout line; the rest are counted (every one is in the JSON plan).
+MAX_REFERENCES_SHOWN = 10
+_BROKEN = {
+    Action.REPLACE: "they break when it is deleted: point them at the new id",
+    Action.DELETE: "they lose this import",
+    Action.FORGET: "they keep the import, which this tool no longer manages",
+}
 
 
 def _escape(text: str) -> str:
@@ -29,9 +55,72 @@ def _fit(lines: list[str], budget: int, what: str) -> list[str]:
     return kept
 
 
+def _reference(ref: Reference) -> str:
+    title = f" {_escape(value_text(ref.title))}" if ref.title else ""
+    return f"`{_escape(ref.webset_id)}`{title} ({_escape(ref.how)})"
+
+
+def _used_by(plan: Plan, change: Change) -> str:
+    """` ⚠️ used by 2 websets: ...; they lose this import.`, or nothing when no webset uses it."""
+    refs = plan.references_to(change.id)
+    if not refs:
+        return ""
+    shown = ", ".join(_reference(r) for r in refs[:MAX_REFERENCES_SHOWN])
+    more = f" and {len(refs) - MAX_REFERENCES_SHOWN:,} more" if len(refs) > MAX_REFERENCES_SHOWN else ""
+    count = f"{len(refs):,} webset{'s' if len(refs) > 1 else ''}"
+    return f" ⚠️ used by {count}: {shown}{more}; {_BROKEN[change.action]}."
+
+
+def _callout(plan: Plan, c: Change) -> str:
+    if c.action is Action.REPLACE:
+        verb = "adopt, then replace" if c.adopting else "replace"
+        moved = f" (moved from `{c.moved_from}`)" if c.moved_from else ""
+        line = (
+            f"- 🟣 **{verb}** `{c.key}`{moved} (`{c.id}`): {c.reason.text}. CSV {csv_summary(c.before)} → "
+            f"{csv_summary(c.after)}. The import gets a **new id**: websets that use `{c.id}` must follow it."
+        )
+    elif c.action is Action.DELETE:
+        line = f"- 🔴 **delete** `{c.key}` (`{c.id}`): {c.reason.text}."
+    else:
+        line = f"- ⚪ **forget** `{c.key}` (`{c.id}`): {c.reason.text}."
+    if c.protected:
+        line += " ⚠️ protected."
+    return line + _used_by(plan, c)
+
+
+def _warning_section(plan: Plan) -> list[str]:
+    """Destructive changes and forgets, each with the websets it affects."""
+    called = [c for c in plan.actionable if c.action.breaks_references]
+    if not called:
+        return []
+    destructive = any(c.action.destructive for c in called)
+    forgets = any(c.action is Action.FORGET for c in called)
+    what = "Destructive changes" if destructive else ""
+    if forgets:
+        what = f"{what}, and imports this tool stops managing" if what else "Imports this tool stops managing"
+    lines = ["", "> [!WARNING]", f"> {what}:", ">", *(f"> {_callout(plan, c)}" for c in called)]
+    unknown = references_unknown_line(plan)
+    if unknown:
+        lines += [">", f"> ⚠️ {_escape(unknown)}"]
+    return lines
+
+
+def _key_cell(c: Change) -> str:
+    if c.moved_from:
+        return f"`{_escape(c.moved_from)}` → `{_escape(c.key)}`"
+    return f"`{_escape(c.key)}`"
+
+
+def _details_sign(c: Change) -> str:
+    return "-" if remote_deleted(c) else _SIGNS.get(c.action, "!")
+
+
 def render_markdown(plan: Plan, *, title: str = "websets-reconciler plan", max_chars: int = MAX_CHARS) -> str:
+    """The plan as a pull request comment of at most `max_chars` characters."""
     head = [MARKER, f"### {title}", ""]
-    if plan.has_changes:
+    if plan.refresh_only and not plan.actionable:
+        head.append("**No changes.** The lockfile matches the remote.")
+    elif plan.has_changes or plan.refresh_only:
         head.append(f"**{summary_line(plan)}**")
     else:
         head.append("**No changes.** The remote matches the manifest.")
@@ -39,37 +128,22 @@ def render_markdown(plan: Plan, *, title: str = "websets-reconciler plan", max_c
         head += ["", "> [!CAUTION]", "> **This plan is unsafe**; apply refuses it unless `--force` is given:"]
         head += [f"> - {_escape(u)}" for u in plan.unsafe]
 
-    destructive = []
-    for c in plan.actionable:
-        if not c.action.destructive:
-            continue
-        if c.action is Action.REPLACE:
-            destructive.append(
-                f"- 🟣 **replace** `{c.key}` (`{c.id}`): {c.reason.text}. CSV {csv_summary(c.before)} → "
-                f"{csv_summary(c.after)}. The import gets a **new id**: websets that use `{c.id}` must follow it."
-            )
-        else:
-            destructive.append(f"- 🔴 **delete** `{c.key}` (`{c.id}`): {c.reason.text}.")
-        if c.protected:
-            destructive[-1] += " ⚠️ protected."
-    if destructive:
-        destructive = ["", "> [!WARNING]", "> Destructive changes:", ">", *(f"> {line}" for line in destructive)]
+    destructive = _warning_section(plan)
 
     table = []
     if plan.actionable:
         table = ["", "| | key | action | reason | origin |", "| --- | --- | --- | --- | --- |"]
         for c in plan.actionable:
             origin = c.origin.value if c.origin else ""
-            table.append(
-                f"| {_EMOJI[c.action]} | `{_escape(c.key)}` | {c.action.value} | {_escape(c.reason.text)} | {origin} |"
-            )
+            action = "adopt, then replace" if c.action is Action.REPLACE and c.adopting else c.action.value
+            table.append(f"| {_EMOJI[c.action]} | {_key_cell(c)} | {action} | {_escape(c.reason.text)} | {origin} |")
 
     details = []
     if plan.actionable:
         details = ["", "<details><summary>Details</summary>", "", "```diff"]
         for c in plan.actionable:
-            sign = {"create": "+", "delete": "-", "update": "!", "replace": "!"}[c.action.value]
-            details.append(f"{sign} {c.key}" + (f" ({c.id})" if c.id else "") + f": {c.action.value}")
+            sign = _details_sign(c)
+            details.append(f"{sign} {label(c)}: {c.action.value}")
             details += [f"{sign}     {line}" for line in field_lines(c)]
         details += ["```", "", "</details>"]
 

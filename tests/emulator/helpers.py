@@ -7,6 +7,7 @@ import httpx
 from tests.conftest import API_KEY
 
 IMPORTS = "/websets/v0/imports"
+WEBSETS = "/websets/v0/websets"
 
 
 def api(emu, key: str | None = API_KEY) -> httpx.Client:

@@ -162,7 +162,11 @@ def test_saved_plan_records_its_basis(run, emulator, tmp_path):
     assert set(saved["basis"]["csv"]) == {"a", "b"}
     assert saved["basis"]["lock_serial"] is None
     jsonschema.validate(saved["plan"], load_schema("plan.schema.json"))
-    assert saved["plan"]["summary"] == {"create": 1, "update": 1, "replace": 0, "delete": 0, "noop": 0}
+    assert saved["plan"]["summary"] == {
+        **dict.fromkeys(("replace", "delete", "adopt", "move", "forget", "refresh", "noop"), 0),
+        "create": 1,
+        "update": 1,
+    }
 
 
 def test_output_never_holds_the_api_key(run, emulator, tmp_path):
