@@ -1,6 +1,9 @@
 """Golden plans: each numbered folder holds a manifest, the remote state and maybe a lockfile; the plan
 must render exactly as expected.txt, expected.md and expected.json. UPDATE_GOLDEN=1 rewrites them.
 
+Optional files: targets.txt and excludes.txt (--target and --exclude patterns), replace.txt (--replace
+keys), refresh-only (a --refresh-only plan), references.json (the websets that use an import).
+
 In remote.json and websets.lock, `{{sha:PATH}}` stands for the sha256 of a scenario file, and each
 remote import needs only the fields that matter (the rest take the defaults below).
 """
@@ -11,6 +14,7 @@ import hashlib
 import json
 import os
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import jsonschema
@@ -18,6 +22,8 @@ import pytest
 
 from reconciler.lockfile import parse_lock
 from reconciler.manifest.load import load_manifest
+from reconciler.plan.drift import build_refresh_plan
+from reconciler.plan.model import Reference, Selection
 from reconciler.plan.planner import build_plan
 from reconciler.remote.state import RemoteImport, parse_time
 from reconciler.render.plan_json import render_json
@@ -58,8 +64,18 @@ def render_scenario(root: Path) -> dict[str, str]:
     remote = [RemoteImport.from_api({**DEFAULTS, **item}) for item in remote_raw]
     lock_file = root / "websets.lock"
     lock = parse_lock(_expand(lock_file.read_text(), root), "websets.lock") if lock_file.exists() else None
-    targets = frozenset((root / "targets.txt").read_text().split()) if (root / "targets.txt").exists() else None
-    plan = build_plan(manifest, remote, lock, now=NOW, targets=targets)
+    targets, excludes, replacing = (
+        tuple((root / name).read_text().split()) if (root / name).exists() else ()
+        for name in ("targets.txt", "excludes.txt", "replace.txt")
+    )
+    selection = Selection(targets, excludes) if targets or excludes else None
+    if (root / "refresh-only").exists():
+        plan = build_refresh_plan(manifest, remote, lock, selection)
+    else:
+        plan = build_plan(manifest, remote, lock, now=NOW, targets=selection, replace_keys=frozenset(replacing))
+    if (root / "references.json").exists():  # read from the websets listing by the command, not the planner
+        found = json.loads((root / "references.json").read_text())
+        plan = replace(plan, references=tuple(Reference(**r) for r in found))
     return {"expected.txt": render_text(plan), "expected.md": render_markdown(plan), "expected.json": render_json(plan)}
 
 
