@@ -261,3 +261,20 @@ def test_refresh_only_records_dashboard_edits_and_deletions_without_changing_the
     # The manifest still wins on the next plain apply: the title is set back, b is made again.
     after = run("plan", "-f", str(manifest))
     assert "origin: manifest" in after.output
+
+
+def test_a_move_whose_lockfile_record_was_lost_is_recorded_once_under_its_new_key(run, emulator, tmp_path):
+    manifest, ids = _managed(run, tmp_path, ["prospects"])
+    before_move = (tmp_path / "websets.lock").read_text()
+    _write(
+        tmp_path,
+        "  prospects-emea: {title: T, csv: data/prospects.csv}\n",
+        "moved:\n  - {from: prospects, to: prospects-emea}\n",
+    )
+    assert run("apply", "-f", str(manifest), "--auto-approve").exit_code == 0
+    (tmp_path / "websets.lock").write_text(before_move)  # the PATCH landed; its record did not
+    plan = run("plan", "-f", str(manifest))
+    assert plan.exit_code == 0 and "no longer exists" not in plan.output, plan.output
+    assert run("apply", "-f", str(manifest), "--auto-approve").exit_code == 0
+    assert {k: e["id"] for k, e in _lock(manifest)["imports"].items()} == {"prospects-emea": ids["prospects"]}
+    _assert_no_changes(run, manifest)
