@@ -278,3 +278,28 @@ def test_a_move_whose_lockfile_record_was_lost_is_recorded_once_under_its_new_ke
     assert run("apply", "-f", str(manifest), "--auto-approve").exit_code == 0
     assert {k: e["id"] for k, e in _lock(manifest)["imports"].items()} == {"prospects-emea": ids["prospects"]}
     _assert_no_changes(run, manifest)
+
+
+def test_dump_then_plan_shows_only_adopts_and_apply_only_patches_thirty_dashboard_imports(run, emulator, tmp_path):
+    titles = [f"Account list {i % 10}" for i in range(25)] + ["EMEA: yes", "null", "# hash", "1.0", "Ünïcode"]
+    made = [
+        seed(emulator, f"k{i}", stamped=False, title=title, content=rows(1 + i % 4, str(i)), metadata={"n": str(i)})
+        for i, title in enumerate(titles)
+    ]
+    other = seed(emulator, "theirs", owner="finance")
+    manifest = tmp_path / "websets.yaml"
+    dumped = run("dump", "--owner", "growth", "--out", str(manifest))
+    assert dumped.exit_code == 0, dumped.output
+    plan = run("plan", "-f", str(manifest))
+    assert plan.exit_code == 0, plan.output
+    assert plan.output.splitlines()[-1] == "Plan: 0 to create, 0 to update, 0 to replace, 0 to delete, 30 to adopt."
+    assert "1 unmanaged import(s) not touched." in plan.output  # the other owner's
+    before = len(emulator.request_log)
+    applied = run("apply", "-f", str(manifest), "--auto-approve")
+    assert applied.exit_code == 0, applied.output
+    writes = [e["method"] for e in emulator.request_log[before:] if e["method"] != "GET"]
+    assert writes == ["PATCH"] * 30
+    assert sorted(e["id"] for e in _lock(manifest)["imports"].values()) == sorted(made)
+    assert _remote(emulator, other)["metadata"][STAMP_OWNER] == "finance"
+    assert {_remote(emulator, i)["title"] for i in made} == set(titles)
+    _assert_no_changes(run, manifest)
