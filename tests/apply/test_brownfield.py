@@ -303,3 +303,31 @@ def test_dump_then_plan_shows_only_adopts_and_apply_only_patches_thirty_dashboar
     assert _remote(emulator, other)["metadata"][STAMP_OWNER] == "finance"
     assert {_remote(emulator, i)["title"] for i in made} == set(titles)
     _assert_no_changes(run, manifest)
+
+
+def test_plan_lists_the_websets_that_use_an_import_it_replaces_or_forgets(make_emulator, monkeypatch, tmp_path):
+    emulator = make_emulator()
+
+    def run(*args):
+        return _cli(emulator, monkeypatch, *args)
+
+    manifest, ids = _managed(run, tmp_path, ["a", "b", "c"])
+    emulator.websets.add(
+        {
+            "id": "webset_1",
+            "title": "Lookalikes",
+            "imports": [ids["a"]],
+            "excludes": [{"source": "import", "id": ids["b"]}],
+        }
+    )
+    _write(tmp_path, "  a: {title: T, csv: data/a.csv}\n  c: {title: T, csv: data/c.csv}\n", "removed:\n  - {key: b}\n")
+    plan = run("plan", "-f", str(manifest), "--replace", "a", "--format", "markdown")
+    assert plan.exit_code == 0, plan.output
+    assert '`webset_1` "Lookalikes" (source)' in plan.output and '`webset_1` "Lookalikes" (exclusion)' in plan.output
+    text = run("plan", "-f", str(manifest), "--replace", "a")
+    assert 'used by webset webset_1 "Lookalikes" (source)' in text.output
+    before = len(emulator.request_log)
+    assert run("plan", "-f", str(manifest), "--target", "c").exit_code == 0
+    # Nothing is replaced, deleted or forgotten: the websets are not read.
+    assert not [e for e in emulator.request_log[before:] if "/websets/v0/websets" in e["path"]]
+    assert [e for e in emulator.request_log[:before] if "/websets/v0/websets" in e["path"]]
