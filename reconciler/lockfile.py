@@ -47,33 +47,12 @@ class LockEntry:
         """The entry recording that `import_id` now holds `desired`; `records` is the remote's count, used
         only when the content is unmanaged (the manifest names no CSV)."""
         csv = desired.csv
-        if csv is None:
-            return cls(
-                import_id,
-                desired.title,
-                desired.entity,
-                dict(desired.metadata),
-                desired.protected,
-                None,
-                None,
-                None,
-                records,
-                None,
-                None,
-            )
-        return cls(
-            import_id,
-            desired.title,
-            desired.entity,
-            dict(desired.metadata),
-            desired.protected,
-            csv.path,
-            csv.sha256,
-            csv.size,
-            csv.records,
-            csv.columns,
-            csv.identifier,
+        content = (
+            (None, None, None, records, None, None)
+            if csv is None
+            else (csv.path, csv.sha256, csv.size, csv.records, csv.columns, csv.identifier)
         )
+        return cls(import_id, desired.title, desired.entity, dict(desired.metadata), desired.protected, *content)
 
     def to_json(self) -> dict[str, Any]:
         return {

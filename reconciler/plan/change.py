@@ -84,20 +84,17 @@ def desired_from_after(desired: DesiredImport, after: dict[str, Any] | None) -> 
     if after is None:
         return desired
     csv = after["csv"]
-    if csv is None or desired.csv is None:
-        return replace(
-            desired,
-            title=after["title"],
-            entity=Entity.from_api(after["entity"]) or desired.entity,
-            metadata=dict(after["metadata"]),
-            protected=after["protected"],
-        )
-    return replace(
+    attributes = replace(
         desired,
         title=after["title"],
         entity=Entity.from_api(after["entity"]) or desired.entity,
         metadata=dict(after["metadata"]),
         protected=after["protected"],
+    )
+    if csv is None or desired.csv is None:
+        return attributes
+    return replace(
+        attributes,
         csv=replace(
             desired.csv,
             sha256=csv["sha256"],

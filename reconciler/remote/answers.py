@@ -11,6 +11,7 @@ import email.utils
 import ipaddress
 import math
 import re
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -105,6 +106,11 @@ def _field_problem(item: dict[str, Any]) -> str | None:
 
 def page_problem(page: Any) -> str | None:
     """The first reason `page` is not a usable list answer: `{data: [Import], hasMore, nextCursor}`."""
+    return _list_problem(page, import_problem)
+
+
+def _list_problem(page: Any, item_problem: Callable[[Any, str], str | None]) -> str | None:
+    """The first reason `page` is not a usable list answer: `{data: [item], hasMore, nextCursor}`."""
     if type(page) is not dict:
         return "the answer: not an object"
     data = page.get("data")
@@ -116,7 +122,7 @@ def page_problem(page: Any) -> str | None:
     if cursor is not None and type(cursor) is not str:
         return f"nextCursor: {_kind(cursor)}"
     for i, item in enumerate(data):
-        problem = import_problem(item, f"data[{i}]")
+        problem = item_problem(item, f"data[{i}]")
         if problem is not None:
             return problem
     return None
@@ -166,20 +172,7 @@ def webset_problem(item: Any, where: str = "") -> str | None:
 
 def webset_page_problem(page: Any) -> str | None:
     """The first reason `page` is not a usable websets list answer: `{data: [Webset], hasMore, nextCursor}`."""
-    if type(page) is not dict:
-        return "the answer: not an object"
-    data = page.get("data")
-    if type(data) is not list:
-        return "data: missing" if data is None else "data: not a list"
-    if type(page.get("hasMore")) is not bool:
-        return "hasMore: missing" if page.get("hasMore") is None else "hasMore: not a boolean"
-    cursor = page.get("nextCursor")
-    if cursor is not None and type(cursor) is not str:
-        return f"nextCursor: {_kind(cursor)}"
-    for i, item in enumerate(data):
-        if (problem := webset_problem(item, f"data[{i}]")) is not None:
-            return problem
-    return None
+    return _list_problem(page, webset_problem)
 
 
 def upload_url_problem(url: Any) -> str | None:
