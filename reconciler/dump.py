@@ -35,7 +35,8 @@ NO_ENTITY = "without an entity"
 WEBSET_OUTPUT = "made by a webset"
 UNFIT = "with an entity or metadata a manifest cannot hold"
 DUPLICATE = "another import of an already dumped key"
-_REASONS = (PENDING, PROCESSING, FAILED, CANCELED, NO_ENTITY, WEBSET_OUTPUT, UNFIT, DUPLICATE)
+NO_KEY = "of this owner without a valid key stamp"
+_REASONS = (PENDING, PROCESSING, FAILED, CANCELED, NO_ENTITY, WEBSET_OUTPUT, UNFIT, DUPLICATE, NO_KEY)
 
 
 class _FormatsSeen:
@@ -156,18 +157,19 @@ def choose(
     taken: set[str] = set()
     keyed: dict[str, RemoteImport] = {}
     # This owner's imports keep the keys their stamps give them; the first of several claiming one key
-    # keeps it, and the others are left out (the planner keeps one import per key).
+    # keeps it, and the others are left out (the planner keeps one import per key). One whose key stamp
+    # is not a key is left out too: the planner refuses to adopt this owner's imports under a new key.
     rest = []
     for item in candidates:
-        stamped = item.key if item.owner else None
-        if stamped is not None and valid_key(stamped):
-            if stamped in taken:
-                left_out[DUPLICATE] += 1
-            else:
-                taken.add(stamped)
-                keyed[stamped] = item
-        else:
+        if not item.owner:
             rest.append(item)
+        elif item.key is None or not valid_key(item.key):
+            left_out[NO_KEY] += 1
+        elif item.key in taken:
+            left_out[DUPLICATE] += 1
+        else:
+            taken.add(item.key)
+            keyed[item.key] = item
     for item in rest:
         keyed[_unique(slug(item.title, item.id), taken)] = item
     return Choice(keyed, dict(left_out), own_skipped)
