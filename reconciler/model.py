@@ -6,6 +6,7 @@ they make the remote the source of truth for ownership, so a lost lockfile can b
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +16,10 @@ STAMP_KEY = STAMP_PREFIX + "key"
 STAMP_SHA256 = STAMP_PREFIX + "sha256"
 STAMP_IDENTIFIER = STAMP_PREFIX + "identifier"
 STAMP_OPERATION = STAMP_PREFIX + "operation"
+
+
+# What the manifest schema allows as an import key or an owner.
+KEY_PATTERN = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
 
 
 def is_reserved(metadata_key: str) -> bool:

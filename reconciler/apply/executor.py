@@ -187,9 +187,7 @@ class Executor:
         replaces = change.id if change.action is Action.REPLACE else None
         if change.adopting and replaces is not None:  # made ours first, so that recovery may delete it
             self.patcher.adopt_for_replace(desired, replaces, change.before or {})
-        return self._create(desired, change.action.value, replaces)
-
-    # -- update ---------------------------------------------------------------------------------
+        return self._create(desired, change.action.value, replaces, change.moved_from)
 
     # -- create and replace ---------------------------------------------------------------------
 
@@ -225,7 +223,7 @@ class Executor:
         else:
             self.book.abandon(operation)
 
-    def _create(self, d: DesiredImport, action: str, replaces: str | None) -> str:
+    def _create(self, d: DesiredImport, action: str, replaces: str | None, moved_from: str | None = None) -> str:
         reason = "no attempt"
         for attempt in range(CREATE_ATTEMPTS):
             if attempt and self.stop.is_set():  # a new attempt is new work
@@ -263,7 +261,7 @@ class Executor:
                 self._let_go(operation, import_id)
                 reason = "the upload URL could not be used"
                 continue
-            return self._finish(d, action, operation, import_id, replaces, created.get("createdAt"))
+            return self._finish(d, action, operation, import_id, replaces, created.get("createdAt"), moved_from)
         raise StepFailed(ActionError(action, d.key, f"gave up after {CREATE_ATTEMPTS} attempts: {reason}"))
 
     def _upload(self, created: dict[str, Any], d: DesiredImport) -> bool:
@@ -292,6 +290,7 @@ class Executor:
         import_id: str,
         replaces: str | None,
         created_at: str | None = None,
+        moved_from: str | None = None,
     ) -> str:
         entry = LockEntry.of(d, import_id)
         if not self.wait:
@@ -323,7 +322,11 @@ class Executor:
             kept = f"; {replaces} is kept" if replaces else ""
             raise StepFailed(ActionError(action, d.key, f"import {import_id} {final['status']} ({why}){kept}"))
         if replaces is not None:
-            self.book.record(d.key, entry)  # the new import serves from here on
+            # The new import serves from here on (under the new key, for a replace that also moves).
+            if moved_from is not None:
+                self.book.move(moved_from, d.key, entry)
+            else:
+                self.book.record(d.key, entry)
             self.client.delete(replaces)
             self.progress(d.key, f"completed {import_id}; deleted {replaces}")
         else:

@@ -59,6 +59,10 @@ def _settle(book: LockBook, plan: Plan, snapshot: Snapshot, targets: Selection |
             records = ((change.before or {}).get("csv") or {}).get("records") or 0
             imports[change.key] = LockEntry.of(snapshot.manifest.imports[change.key], change.id, records)
     live = {r.id for r in snapshot.remote}
+    ours = {r.id for r in snapshot.remote if r.owner == snapshot.manifest.owner}
+    for key in snapshot.manifest.removed:  # forgotten by an earlier run whose record was lost
+        if key in imports and imports[key].id not in ours:
+            del imports[key]
     # An import recorded under a key of the manifest and under one that left it (a move whose record was
     # lost with the run) is recorded once, under the manifest's key.
     wanted = {entry.id for key, entry in imports.items() if key in snapshot.manifest.imports}

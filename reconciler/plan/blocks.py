@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from reconciler.errors import ConfigError
-from reconciler.lockfile import LockEntry
+from reconciler.lockfile import LockEntry, Operation
 from reconciler.model import Manifest
 from reconciler.plan.change import desired_snapshot, field_paths, remote_snapshot
 from reconciler.plan.model import Action, Change, Origin, Reason
@@ -28,12 +28,20 @@ def check_replace_keys(manifest: Manifest, keys: frozenset[str]) -> None:
             )
 
 
-def apply_moves(manifest: Manifest, current: dict[str, RemoteImport]) -> dict[str, str]:
-    """Stand each moved key's import for its new key in `current`; return new key -> old key."""
+def apply_moves(
+    manifest: Manifest, current: dict[str, RemoteImport], journal: tuple[Operation, ...] = ()
+) -> dict[str, str]:
+    """Stand each moved key's import for its new key in `current`; return new key -> old key. An old key
+    whose import a replace in flight under the new key supersedes is moved already: the next apply's
+    recovery deletes that import once its successor completes."""
+    successors = {(op.key, op.replaces) for op in journal if op.replaces and not op.abandoned}
     moved_from: dict[str, str] = {}
     for old, move in sorted(manifest.moved.items()):
         r = current.get(old)
         if r is None:  # applied already, or nothing was ever managed under `old`
+            continue
+        if move.new in current and (move.new, r.id) in successors:
+            del current[old]
             continue
         where = f"{manifest.path}:{move.line}: moved {old} -> {move.new}"
         if move.new in moved_from:
@@ -99,7 +107,9 @@ def adoptions(
         where = f"{manifest.path}:{adoption.line}: adopt {key}"
         held, r = current.get(key), by_id.get(adoption.id)
         if held is not None:
-            if held.id != adoption.id and r is not None:
+            # Adopted already when the adopt id is ours: the import standing for the key, or one that a
+            # replace of the key is about to delete.
+            if held.id != adoption.id and r is not None and r.owner != owner:
                 raise ConfigError(
                     f"{where}: the key is already managed as import {held.id}, and {adoption.id} is another "
                     "import; remove the adopt entry (or adopt it under another key)"

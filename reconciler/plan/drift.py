@@ -13,6 +13,7 @@ from reconciler.lockfile import Lock, LockEntry
 from reconciler.model import Entity, Manifest
 from reconciler.plan.change import field_paths
 from reconciler.plan.model import Action, Basis, Change, Origin, Plan, Reason, Selection
+from reconciler.plan.planner import check_selection, refuse_another_account
 from reconciler.remote.state import RemoteImport
 
 
@@ -46,15 +47,18 @@ def build_refresh_plan(
     owner = manifest.owner
     entries = lock.imports if lock else {}
     by_id = {r.id: r for r in remote}
+    ours = any(r.owner == owner for r in remote) or any(e.id in by_id for e in entries.values())
+    refuse_another_account(entries, ours, owner)
+    if targets is not None:
+        check_selection(targets, {*entries, *manifest.imports})
     changes: list[Change] = []
     for key, entry in sorted(entries.items()):
         if targets is not None and not targets.selects(key):
             continue
         before, r = _recorded_side(entry), by_id.get(entry.id)
-        if r is None:
-            changes.append(
-                Change(key, Action.REFRESH, Reason.REMOTE_DELETED, entry.id, before, None, (), Origin.REMOTE)
-            )
+        if r is None or r.owner != owner:
+            reason = Reason.REMOTE_DELETED if r is None else Reason.REMOTE_DISOWNED
+            changes.append(Change(key, Action.REFRESH, reason, entry.id, before, None, (), Origin.REMOTE))
             continue
         after = _remote_side(r, entry)
         fields = tuple(field_paths(before, after))

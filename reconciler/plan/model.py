@@ -69,6 +69,7 @@ class Reason(str, Enum):
     KEY_FORGOTTEN = "key_forgotten"  # forget: the manifest's removed block names the key
     REMOTE_EDITED = "remote_edited"  # refresh: the remote differs from the lockfile
     REMOTE_DELETED = "remote_deleted"  # refresh: the lockfile's import is gone
+    REMOTE_DISOWNED = "remote_disowned"  # refresh: the lockfile's import is no longer stamped with this owner
     IN_SYNC = "in_sync"  # noop
 
     @property
@@ -94,6 +95,7 @@ _REASON_TEXT = {
     Reason.KEY_FORGOTTEN: "the manifest's removed block stops managing it; the import is kept",
     Reason.REMOTE_EDITED: "changed outside the tool since the lockfile was written",
     Reason.REMOTE_DELETED: "deleted outside the tool since the lockfile was written",
+    Reason.REMOTE_DISOWNED: "no longer stamped with this owner (changed outside the tool)",
     Reason.IN_SYNC: "in sync",
 }
 
@@ -187,10 +189,13 @@ class Selection:
             return targets
         return cls(tuple(sorted(targets)))
 
-    def selects(self, key: str) -> bool:
-        if self.targets and not any(fnmatchcase(key, p) for p in self.targets):
+    def selects(self, key: str, other: str | None = None) -> bool:
+        """Whether a change of `key` (and, for a move, of `other`, the key it moves from) is selected: a
+        target matches either key, and an exclude of either key leaves it out."""
+        keys = (key,) if other is None else (key, other)
+        if any(fnmatchcase(k, p) for k in keys for p in self.excludes):
             return False
-        return not any(fnmatchcase(key, p) for p in self.excludes)
+        return not self.targets or any(fnmatchcase(k, p) for k in keys for p in self.targets)
 
     def unmatched(self, keys: set[str]) -> list[str]:
         """The patterns (targets and excludes) that match none of `keys`."""

@@ -13,6 +13,7 @@ are written after the upload): any other `pending` import may never receive its 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import replace
 
 from reconciler.errors import ConfigError, LockfileError, RemoteStateError
@@ -163,6 +164,8 @@ def build_plan(
     for r in remote:
         if r.owner != owner:
             unmanaged += 1
+            if r.id in recorded and recorded[r.id] in manifest.removed and not r.owner:
+                continue  # a forget whose record was lost: the entry is dropped (see the warning below)
             if r.id in recorded:
                 found = f"is stamped with owner {r.owner!r}" if r.owner else "carries no owner stamp"
                 foreign.append(f"{recorded[r.id]} records import {r.id}, which {found}")
@@ -177,13 +180,9 @@ def build_plan(
             f"{LOCK_NAME}: {'; '.join(sorted(foreign))}; refusing to plan: the tool never changes an import that "
             f"is not stamped with owner {owner!r}. Remove the entry from {LOCK_NAME} if the import is not yours"
         )
-    if entries and not claims:
-        raise RemoteStateError(
-            f"the listing holds none of the {len(entries)} imports the lockfile records and none stamped "
-            f"with owner {owner!r}; refusing to plan (is EXA_API_KEY the key of the right team?)"
-        )
+    refuse_another_account(entries, bool(claims), owner)
     if selection is not None:
-        _check_selection(selection, {*manifest.imports, *claims, *entries, *manifest.moved, *manifest.removed})
+        check_selection(selection, {*manifest.imports, *claims, *entries, *manifest.moved, *manifest.removed})
 
     serving, named, recovery_notes = claims, set(), []
     if lock is not None and lock.journal:
@@ -214,7 +213,7 @@ def build_plan(
         if in_flight and key in manifest.imports:
             warnings.append(f"{key}: import {chosen.id} is still {chosen.status}")
 
-    moved_from = apply_moves(manifest, current)
+    moved_from = apply_moves(manifest, current, lock.journal if lock else ())
     managed = len(current)
     changes: list[Change] = forgets(manifest, current, entries)
     by_id = {r.id: r for r in remote} if manifest.adopt else {}
@@ -255,16 +254,28 @@ def build_plan(
         warnings.append(
             f"{key}: the lockfile's import {entries[key].id} no longer exists; dropping it from the lockfile"
         )
+    forgotten = {c.key for c in changes if c.action is Action.FORGET}
+    for key in sorted(entries.keys() & manifest.removed.keys() - current.keys() - forgotten):
+        warnings.append(
+            f"{key}: the lockfile's import {entries[key].id} no longer carries this owner's stamps (a forget "
+            "whose record was lost); dropping it from the lockfile"
+        )
 
-    if selection is not None:
-        changes = [c for c in changes if selection.selects(c.key) or (c.moved_from and selection.selects(c.moved_from))]
-        orphans = [o for o in orphans if selection.selects(o.key)]
-        strays = [s for s in strays if selection.selects(s.key)]
     # A replaced import's successor is what gets recorded; a moved one is recorded by its move.
     replaced = {c.key for c in changes if c.action is Action.REPLACE or c.moved_from}
     adopted = tuple(
-        sorted(k for k, r in current.items() if (k not in entries or entries[k].id != r.id) and k not in replaced)
+        sorted(
+            k
+            for k, r in current.items()
+            if (k not in entries or entries[k].id != r.id)
+            and k not in replaced
+            and (selection is None or selection.selects(k))
+        )
     )
+    if selection is not None:
+        changes = [c for c in changes if selection.selects(c.key, c.moved_from)]
+        orphans = [o for o in orphans if selection.selects(o.key)]
+        strays = [s for s in strays if selection.selects(s.key)]
     basis = Basis(
         lock_lineage=lock.lineage if lock else None,
         lock_serial=lock.serial if lock else None,
@@ -286,7 +297,17 @@ def build_plan(
     return replace(plan, unsafe=tuple(safety_problems(plan, manifest)))
 
 
-def _check_selection(selection: Selection, keys: set[str]) -> None:
+def refuse_another_account(entries: Mapping[str, object], any_ours: bool, owner: str) -> None:
+    """A listing that holds none of the lockfile's imports and none stamped with the owner is another
+    team's account (a wrong key): planning against it would recreate, or forget, everything."""
+    if entries and not any_ours:
+        raise RemoteStateError(
+            f"the listing holds none of the {len(entries)} imports the lockfile records and none stamped "
+            f"with owner {owner!r}; refusing to plan (is EXA_API_KEY the key of the right team?)"
+        )
+
+
+def check_selection(selection: Selection, keys: set[str]) -> None:
     """A --target or --exclude that matches no key is a mistake (a typo would otherwise select nothing)."""
     unknown = set(selection.unmatched(keys))
     for option, patterns in (("--target", selection.targets), ("--exclude", selection.excludes)):

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from reconciler.errors import RemoteStateError
 from reconciler.model import (
+    KEY_PATTERN,
     STAMP_IDENTIFIER,
     STAMP_KEY,
     STAMP_OPERATION,
@@ -76,7 +77,9 @@ class RemoteImport:
     def __post_init__(self) -> None:
         get, put = self.metadata.get, object.__setattr__
         put(self, "owner", get(STAMP_OWNER))
-        put(self, "key", get(STAMP_KEY))
+        key = get(STAMP_KEY)
+        # A key stamp no manifest could hold (edited by hand: a newline, Markdown) claims no key.
+        put(self, "key", key if key is not None and KEY_PATTERN.fullmatch(key) else None)
         put(self, "sha256", get(STAMP_SHA256))
         value = get(STAMP_IDENTIFIER)
         put(self, "identifier", int(value) if value is not None and value.isdigit() else None)

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from reconciler.model import Entity
-from reconciler.plan.model import Action, Change, Plan, Reference, get_path
+from reconciler.plan.model import Action, Change, Plan, Reason, Reference, get_path
 
 SYMBOLS = {
     Action.CREATE: "+",
@@ -146,7 +146,8 @@ def field_lines(change: Change) -> list[str]:
     if change.action is Action.FORGET:
         return [FORGET_NOTE, f"title: {value_text((change.before or {}).get('title'))}"]
     if remote_deleted(change):
-        return ["deleted outside the tool; dropped from the lockfile"]
+        gone = "deleted outside the tool" if change.reason is Reason.REMOTE_DELETED else change.reason.text
+        return [f"{gone}; dropped from the lockfile"]
     lines = _changed_lines(change)
     if change.action is Action.REPLACE:
         lines.append(f"csv: {csv_summary(change.before)} -> {csv_summary(change.after)}")
