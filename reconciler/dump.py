@@ -191,8 +191,7 @@ def manifest_document(owner: str, keyed: Mapping[str, RemoteImport]) -> dict[str
     imports: dict[str, Any] = {}
     for key, item in sorted(keyed.items()):
         entry: dict[str, Any] = {}
-        if item.title:  # an empty title is not a manifest title: the key becomes it
-            entry["title"] = item.title
+        entry["title"] = item.title  # even empty: left out, the title would become the key
         assert item.entity is not None  # `choose` keeps only imports with an entity
         entry["entity"] = item.entity.to_api()
         if item.user_metadata:

@@ -69,6 +69,8 @@ def dump(
     """
     from reconciler.dump import choose, left_out_note, manifest_document, read_imports, render_manifest, valid_key
 
+    if out_path == "":
+        raise ConfigError("--out: give a file name")
     if force and not out_path:
         raise ConfigError("--force: only with --out, to overwrite the file it names")
     exists = out_path is not None and os.path.lexists(out_path)
@@ -83,7 +85,7 @@ def dump(
         raise ConfigError(f"--owner {owner!r}: not a valid owner: {_KEY_RULE}")
     try:
         match = re.compile(pattern) if pattern is not None else None
-    except re.error as exc:
+    except (re.error, OverflowError, RecursionError) as exc:  # a repeat count too large, nesting too deep
         raise ConfigError(f"--match {pattern!r}: not a valid regular expression: {exc}") from None
 
     from reconciler.cli.progress import Display

@@ -12,20 +12,28 @@ from reconciler.errors import ConfigError
 from reconciler.lockfile import LockEntry, Operation
 from reconciler.model import Manifest
 from reconciler.plan.change import desired_snapshot, field_paths, remote_snapshot
-from reconciler.plan.model import Action, Change, Origin, Reason
+from reconciler.plan.model import Action, Change, Origin, Reason, Selection
 from reconciler.remote.state import RemoteImport
 
 
-def check_replace_keys(manifest: Manifest, keys: frozenset[str]) -> None:
-    """Refuse a `--replace KEY` that names no key of the manifest, or one with nothing to replace it with."""
+def shown(value: str) -> str:
+    """A value the user gave, as it can be shown in a one-line message."""
+    return value if value.isprintable() else repr(value)
+
+
+def check_replace_keys(manifest: Manifest, keys: frozenset[str], selection: Selection | None = None) -> None:
+    """Refuse a `--replace KEY` that names no key of the manifest, one with nothing to replace it with, or
+    one that --target/--exclude leave out of the plan (it would be dropped without a word)."""
     for key in sorted(keys):
         desired = manifest.imports.get(key)
         if desired is None:
-            raise ConfigError(f"--replace {key}: no such key in the manifest")
+            raise ConfigError(f"--replace {shown(key)}: no such key in the manifest")
         if desired.csv is None:
             raise ConfigError(
                 f"--replace {key}: the key has no csv (its content is unmanaged): there is nothing to replace it with"
             )
+        if selection is not None and not selection.selects(key):
+            raise ConfigError(f"--replace {key}: --target/--exclude leave this key out of the plan")
 
 
 def apply_moves(

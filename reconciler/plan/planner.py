@@ -19,7 +19,15 @@ from dataclasses import replace
 from reconciler.errors import ConfigError, LockfileError, RemoteStateError
 from reconciler.lockfile import LOCK_NAME, Lock, Operation
 from reconciler.model import DesiredImport, Manifest
-from reconciler.plan.blocks import adoptions, apply_moves, as_move, check_replace_keys, forced_replace, forgets
+from reconciler.plan.blocks import (
+    adoptions,
+    apply_moves,
+    as_move,
+    check_replace_keys,
+    forced_replace,
+    forgets,
+    shown,
+)
 from reconciler.plan.change import (
     Precomputed,
     change_for,
@@ -154,7 +162,7 @@ def build_plan(
     holds changes worked out ahead (the plan is the same with or without it); `targets` limits the plan
     to some keys; `replace_keys` are replaced even when nothing changed."""
     selection = Selection.of(targets)
-    check_replace_keys(manifest, replace_keys)
+    check_replace_keys(manifest, replace_keys, selection)
     owner = manifest.owner
     entries = lock.imports if lock else {}
     recorded = {entry.id: key for key, entry in entries.items()}
@@ -312,7 +320,8 @@ def check_selection(selection: Selection, keys: set[str]) -> None:
     unknown = set(selection.unmatched(keys))
     for option, patterns in (("--target", selection.targets), ("--exclude", selection.excludes)):
         if missing := sorted(p for p in patterns if p in unknown):
-            raise ConfigError(f"{option} {', '.join(missing)}: no such key in the manifest, the lockfile or the remote")
+            shown_all = ", ".join(map(shown, missing))
+            raise ConfigError(f"{option} {shown_all}: no such key in the manifest, the lockfile or the remote")
 
 
 def safety_problems(plan: Plan, manifest: Manifest) -> list[str]:

@@ -51,6 +51,13 @@ def _text(value: str) -> str:
     return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
+def _entity(value: dict[str, Any] | None) -> Entity | None:
+    entity = Entity.from_api(value)
+    if entity is None or entity.description is None or entity.description.isascii():
+        return entity
+    return Entity(entity.type, _text(entity.description))
+
+
 @dataclass(frozen=True, slots=True)
 class RemoteImport:
     """One import as the API reports it, with the tool's stamps read out of its metadata."""
@@ -100,7 +107,7 @@ class RemoteImport:
             item["id"],
             item["status"],
             _text(item.get("title") or ""),
-            Entity.from_api(item.get("entity")),
+            _entity(item.get("entity")),
             item.get("count") or 0,
             metadata,
             item["createdAt"],

@@ -68,6 +68,12 @@ def _title(value: str | None) -> str | None:
     return " ".join(value.splitlines()) if "\n" in value or "\r" in value else value
 
 
+def _shown_id(value: str) -> str:
+    """A webset id as it can be shown on one line of a terminal: controls (a newline, an escape sequence) are
+    written as escapes. The service makes the ids; this holds only against an answer that is not its own."""
+    return value if value.isprintable() else repr(value)[1:-1]
+
+
 def references_in(websets: Iterable[dict[str, Any]], import_ids: set[str]) -> list[Reference]:
     """The references to `import_ids` in these websets (checked by `answers.webset_problem`), each webset
     and import once per way of use, sorted by (import id, webset id, how)."""
@@ -76,7 +82,8 @@ def references_in(websets: Iterable[dict[str, Any]], import_ids: set[str]) -> li
         for import_id, how in _uses(webset):
             if import_id in import_ids:
                 key = (import_id, webset["id"], how)
-                found.setdefault(key, Reference(import_id, webset["id"], _title(webset.get("title")), how))
+                webset_id = _shown_id(webset["id"])
+                found.setdefault(key, Reference(import_id, webset_id, _title(webset.get("title")), how))
     return [found[key] for key in sorted(found)]
 
 

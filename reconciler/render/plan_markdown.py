@@ -37,8 +37,23 @@ _BROKEN = {
 }
 
 
+# Markdown that remote text could use to ping, link, embed or format: each is shown as itself.
+_MARKUP = str.maketrans({c: "\\" + c for c in "\\`*_[]!@~|#"} | {"<": "&lt;", ">": "&gt;", "\n": " ", "\r": " "})
+
+
 def _escape(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ").replace("<", "&lt;").replace(">", "&gt;")
+    """Text shown as it is: no mention, link, image, emphasis or HTML, and on one line."""
+    return text.translate(_MARKUP)
+
+
+def _code(text: str) -> str:
+    """Text in a code span, whatever backticks it holds (the fence is longer than any run of them)."""
+    text = text.replace("\n", " ").replace("\r", " ").replace("|", "\\|")
+    ticks = 1
+    while "`" * ticks in text:
+        ticks += 1
+    fence = "`" * ticks
+    return f"{fence} {text} {fence}" if ticks > 1 or text.startswith(" ") else f"{fence}{text}{fence}"
 
 
 def _fit(lines: list[str], budget: int, what: str) -> list[str]:
@@ -57,7 +72,7 @@ def _fit(lines: list[str], budget: int, what: str) -> list[str]:
 
 def _reference(ref: Reference) -> str:
     title = f" {_escape(value_text(ref.title))}" if ref.title else ""
-    return f"`{_escape(ref.webset_id)}`{title} ({_escape(ref.how)})"
+    return f"{_code(ref.webset_id)}{title} ({_escape(ref.how)})"
 
 
 def _used_by(plan: Plan, change: Change) -> str:
@@ -72,17 +87,18 @@ def _used_by(plan: Plan, change: Change) -> str:
 
 
 def _callout(plan: Plan, c: Change) -> str:
+    ident = _code(c.id or "")
     if c.action is Action.REPLACE:
         verb = "adopt, then replace" if c.adopting else "replace"
         moved = f" (moved from `{c.moved_from}`)" if c.moved_from else ""
         line = (
-            f"- 🟣 **{verb}** `{c.key}`{moved} (`{c.id}`): {c.reason.text}. CSV {csv_summary(c.before)} → "
-            f"{csv_summary(c.after)}. The import gets a **new id**: websets that use `{c.id}` must follow it."
+            f"- 🟣 **{verb}** `{c.key}`{moved} ({ident}): {c.reason.text}. CSV {csv_summary(c.before)} → "
+            f"{csv_summary(c.after)}. The import gets a **new id**: websets that use {ident} must follow it."
         )
     elif c.action is Action.DELETE:
-        line = f"- 🔴 **delete** `{c.key}` (`{c.id}`): {c.reason.text}."
+        line = f"- 🔴 **delete** `{c.key}` ({ident}): {c.reason.text}."
     else:
-        line = f"- ⚪ **forget** `{c.key}` (`{c.id}`): {c.reason.text}."
+        line = f"- ⚪ **forget** `{c.key}` ({ident}): {c.reason.text}."
     if c.protected:
         line += " ⚠️ protected."
     return line + _used_by(plan, c)
@@ -152,7 +168,7 @@ def render_markdown(plan: Plan, *, title: str = "websets-reconciler plan", max_c
         notes += ["", "**Warnings**", *(f"- {_escape(w)}" for w in plan.warnings)]
     if plan.orphans:
         notes += ["", "**Orphans** (key removed, pruning off: kept)"]
-        notes += [f"- `{o.key}` (`{o.id}`) {_escape(o.title)}" for o in plan.orphans]
+        notes += [f"- `{o.key}` ({_code(o.id)}) {_escape(o.title)}" for o in plan.orphans]
     tail = []
     if plan.unmanaged:
         tail.append(f"{plan.unmanaged} unmanaged import(s) not touched.")
