@@ -123,6 +123,11 @@ def _verified(f: IO[bytes], csv: CsvFile, chunk: int = 1 << 20) -> Iterator[byte
     yield held
 
 
+# The websets listing (which websets use an import) is read with a short timeout and one retry.
+WEBSETS_ATTEMPTS = 2
+WEBSETS_TIMEOUT = 10.0
+
+
 class ApiClient:
     """The Imports API over httpx. `sleep`, `rng` and `now` (wall-clock time) exist so tests can turn
     backoff (and the budget's waits) off and move time. `max_rps` is the request budget's rate (None: the
@@ -145,6 +150,7 @@ class ApiClient:
     ) -> None:
         register(api_key)
         register_userinfo(base_url)
+        self.websets_timeout = WEBSETS_TIMEOUT
         self.base_url = check_base_url(base_url)
         limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
         common: dict[str, Any] = {
@@ -209,7 +215,11 @@ class ApiClient:
         params: dict[str, Any] = {"limit": limit}
         if cursor:
             params["cursor"] = cursor
-        return self._call("GET", WEBSETS, check=webset_page_problem, params=params)
+        # Which websets use an import is a courtesy of the plan: a listing that hangs must not hold it up.
+        timeout = self.websets_timeout
+        return self._call(
+            "GET", WEBSETS, check=webset_page_problem, params=params, attempts=WEBSETS_ATTEMPTS, timeout=timeout
+        )
 
     def get(self, import_id: str) -> dict[str, Any]:
         return self._call("GET", f"{IMPORTS}/{import_id}")
@@ -335,11 +345,13 @@ class ApiClient:
         *,
         check: Callable[[Any], str | None] = import_problem,
         gone_ok: bool = False,
+        attempts: int | None = None,
         **kwargs: Any,
     ) -> Any:
         operation = f"{method} {path}"
-        for attempt in range(self.retry.attempts):
-            last = attempt == self.retry.attempts - 1
+        tries = attempts or self.retry.attempts
+        for attempt in range(tries):
+            last = attempt == tries - 1
             ticket = self._spend()
             if method == "POST" and self.stop.is_set():  # a create is new work: it does not start now
                 self.budget.settle(ticket)

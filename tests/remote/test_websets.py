@@ -164,11 +164,11 @@ def test_an_answer_that_is_not_json_gives_a_reason():
 
 def test_a_network_that_keeps_failing_gives_a_reason_after_the_retries():
     page = {"data": [{"id": "w", "imports": [{"id": "import_a"}]}], "hasMore": True, "nextCursor": "c1"}
-    failures = [httpx.ReadTimeout("timed out")] * 3
-    client, seen = _mock(httpx.Response(200, json=page), *failures, attempts=3)
+    failures = [httpx.ReadTimeout("timed out")] * 2  # the websets get one retry, whatever the client's policy
+    client, seen = _mock(httpx.Response(200, json=page), *failures, attempts=6)
     with client:
         references, reason = read_references(client, {"import_a"})
-    assert references == [] and len(seen) == 4  # what was read before the failure is not half a truth
+    assert references == [] and len(seen) == 3  # what was read before the failure is not half a truth
     assert reason == "GET /websets/v0/websets: no response: ReadTimeout"
 
 
@@ -184,3 +184,39 @@ def test_a_title_is_kept_on_one_line():
     websets = [{"id": "w", "title": "two\nlines\ud800", "imports": [{"id": "import_a"}]}]
     (reference,) = references_in(websets, {"import_a"})
     assert reference.title == "two lines\ufffd"
+
+
+def test_a_websets_listing_that_never_answers_costs_two_short_waits_not_the_imports_retries():
+    """The websets are a courtesy of the plan: a silent server gets one retry and the websets timeout,
+    where an imports request would get six attempts of 30 s."""
+    import socket
+    import threading
+
+    server = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.05)
+        while not stop.is_set():
+            try:
+                accepted.append(server.accept()[0])  # read nothing, answer nothing
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    port = server.getsockname()[1]
+    client = ApiClient(f"http://127.0.0.1:{port}", API_KEY, sleep=lambda s: None, max_rps=0, retry=RetryPolicy(base=0))
+    client.websets_timeout = 0.2
+    try:
+        references, why = read_references(client, {"import_1"})
+    finally:
+        stop.set()
+        thread.join(5)
+        client.close()
+        for conn in accepted:
+            conn.close()
+        server.close()
+    assert references == [] and why is not None and "ReadTimeout" in why
+    assert len(accepted) == 2
