@@ -18,8 +18,9 @@ from reconciler.apply.interrupt import Interrupt
 from reconciler.apply.recover import delete_strays, recover
 from reconciler.apply.stale import check_stale, check_still_agrees
 from reconciler.apply.statelock import StateLock
-from reconciler.errors import ConfigError, PlanUnsafe
+from reconciler.errors import ConfigError, PlanUnsafe, StalePlan
 from reconciler.lockfile import Lock, LockEntry, lock_path_for
+from reconciler.plan.digest import plan_digest
 from reconciler.plan.drift import refreshed_entries
 from reconciler.plan.model import Action, Basis, Plan, Selection
 from reconciler.planfile import saved_changes
@@ -36,6 +37,7 @@ class ApplyOptions:
     force: bool = False
     replace: frozenset[str] = frozenset()  # --replace: keys replaced even when nothing changed
     refresh_only: bool = False  # record remote changes in the lockfile; change nothing remote
+    expect_digest: str | None = None  # apply only a plan with this digest (the one that was reviewed)
     parallelism: int = 8
     wait: bool = True
     timeout: float = 1800.0
@@ -107,6 +109,12 @@ def apply(
                 "to finish them first"
             )
         plan = _plan(snapshot, options)
+        if options.expect_digest is not None and (digest := plan_digest(plan)) != options.expect_digest:
+            show_plan(plan)
+            raise StalePlan(
+                f"the plan moved since it was reviewed: its digest is {digest}, not {options.expect_digest} "
+                "(the plan above is what apply would do now); nothing was applied"
+            )
         if saved is not None:
             check_stale(saved[0], saved[1], snapshot.lock, snapshot.manifest, snapshot.remote, plan)
         book = LockBook(lock_file, snapshot.lock or Lock(snapshot.manifest.owner))

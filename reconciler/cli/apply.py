@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 
 import click
@@ -52,6 +53,12 @@ from reconciler.render.plan_text import render_text
 @replace_option
 @refresh_only_option
 @click.option(
+    "--expect-digest",
+    metavar="DIGEST",
+    callback=lambda ctx, param, value: _digest(value),
+    help="Apply only if the plan's digest is DIGEST (the one `plan` showed for review); otherwise apply nothing.",
+)
+@click.option(
     "--lock-timeout", default=0.0, show_default=True, type=SECONDS, help="Seconds to wait for the state lock."
 )
 @click.option("--wait/--no-wait", default=True, show_default=True, help="Wait for uploads to finish processing.")
@@ -71,6 +78,7 @@ def apply(
     excludes: tuple[str, ...],
     replace_keys: tuple[str, ...],
     refresh_only: bool,
+    expect_digest: str | None,
     lock_timeout: float,
     wait: bool,
     timeout: float,
@@ -81,6 +89,11 @@ def apply(
 ) -> None:
     """Make the remote match the manifest (or carry out a saved PLAN_FILE), then update websets.lock."""
     refuse_replace_with_refresh_only(replace_keys, refresh_only)
+    if expect_digest is not None and plan_file:
+        raise ConfigError(
+            "--expect-digest: not with a saved plan, which is checked against what it was built on; "
+            "give it to a fresh apply"
+        )
     saved = read_saved_plan(plan_file) if plan_file else None
     chosen, replacing = selection_of(targets, excludes), frozenset(replace_keys)
     if saved is not None:
@@ -104,6 +117,7 @@ def apply(
         force=force,
         replace=replacing,
         refresh_only=refresh_only,
+        expect_digest=expect_digest,
         parallelism=parallelism,
         wait=wait,
         timeout=timeout,
@@ -157,6 +171,12 @@ def apply(
             click.echo("Apply interrupted before its changes started; the state lock is released.", err=True)
             sys.exit(EXIT_INTERRUPTED)
         _report_apply(plan_result, result, interrupt.interrupted, wait, as_json, summary_path)
+
+
+def _digest(value: str | None) -> str | None:
+    if value is not None and not re.fullmatch(r"[0-9a-f]{64}", value):
+        raise click.BadParameter(f"{value!r} is not a plan digest (64 hexadecimal digits, as `plan` shows)")
+    return value
 
 
 def _report_apply(

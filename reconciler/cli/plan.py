@@ -22,6 +22,7 @@ from reconciler.cli.common import (
     write_summary,
 )
 from reconciler.errors import ConfigError
+from reconciler.plan.digest import plan_digest
 from reconciler.planfile import write_saved_plan
 from reconciler.refresh import paused_cycle_collection, plan_from, read_snapshot, with_references
 from reconciler.remote.client import ApiClient
@@ -96,5 +97,6 @@ def plan(
         click.echo(render_text(result, color=use_color(no_color)), nl=False)
     if out_path and fmt == "text":
         click.echo(f"Saved the plan to {out_path}; apply it with: websets-reconciler apply {out_path}")
+        click.echo(f"Plan digest: {plan_digest(result)} (apply --expect-digest checks it)")
     if detailed_exitcode and result.has_changes:
         sys.exit(2)

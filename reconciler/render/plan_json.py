@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from reconciler.plan.digest import plan_digest
 from reconciler.plan.model import Change, Plan
 
 FORMAT_VERSION = "1"
@@ -42,6 +43,7 @@ def plan_document(plan: Plan) -> dict[str, Any]:
         "unsafe_reasons": list(plan.unsafe),
         "warnings": list(plan.warnings),
         "strays": [{"key": s.key, "id": s.id, "why": s.why} for s in plan.strays],
+        "digest": plan_digest(plan),
         "references": [
             {"import_id": r.import_id, "webset_id": r.webset_id, "title": r.title, "how": r.how}
             for r in plan.references

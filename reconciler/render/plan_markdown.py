@@ -4,6 +4,7 @@ with a note)."""
 
 from __future__ import annotations
 
+from reconciler.plan.digest import plan_digest
 from reconciler.plan.model import Action, Change, Plan, Reference
 from reconciler.render.plan_text import (
     csv_summary,
@@ -16,6 +17,7 @@ from reconciler.render.plan_text import (
 )
 
 MARKER = "<!-- websets-reconciler:plan -->"
+DIGEST_MARKER = "<!-- websets-reconciler:digest="  # followed by the digest and ` -->`, for scripts to read
 MAX_CHARS = 60_000
 _EMOJI = {
     Action.CREATE: "🟢",
@@ -140,6 +142,9 @@ def render_markdown(plan: Plan, *, title: str = "websets-reconciler plan", max_c
         head.append(f"**{summary_line(plan)}**")
     else:
         head.append("**No changes.** The remote matches the manifest.")
+    if plan.has_changes:
+        digest = plan_digest(plan)
+        head += ["", f"{DIGEST_MARKER}{digest} -->", f"Plan digest: `{digest}` (`apply --expect-digest` checks it)"]
     if plan.unsafe:
         head += ["", "> [!CAUTION]", "> **This plan is unsafe**; apply refuses it unless `--force` is given:"]
         head += [f"> - {_escape(u)}" for u in plan.unsafe]
