@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -37,6 +37,29 @@ CLOCK_SKEW = 300.0
 UPLOAD_WINDOW = 3600.0  # the API's default upload validity: a pending import older than this can never complete
 LISTING_ATTEMPTS = 3
 MAX_PAGES = 100_000  # a cursor loop that never ends is caught long before this
+
+
+class Unfollowable(Exception):
+    """The cursors of a listing cannot be followed to its end; the message says why."""
+
+
+def pages(fetch: Callable[[str | None], dict[str, Any]], max_pages: int = MAX_PAGES) -> Iterator[dict[str, Any]]:
+    """The pages of a cursor-paginated listing (`fetch(cursor)` reads one), to the one whose `hasMore` is
+    false; raises Unfollowable when `hasMore` comes without a cursor, a cursor repeats, or it never ends."""
+    cursor: str | None = None
+    seen: set[str] = set()
+    for _ in range(max_pages):
+        page = fetch(cursor)
+        yield page
+        if not page.get("hasMore"):
+            return
+        cursor = page.get("nextCursor")
+        if not cursor:
+            raise Unfollowable("hasMore is true but nextCursor is empty")
+        if cursor in seen:
+            raise Unfollowable("a cursor repeated")
+        seen.add(cursor)
+    raise Unfollowable(f"more than {max_pages} pages")
 
 
 class Lister(Protocol):
@@ -161,25 +184,17 @@ class Listing:
     def _list_once(self, client: Lister) -> str | None:
         """Queue the pages of one listing; the reason it cannot be trusted, if any."""
         seen_ids: set[str] = set()
-        seen_cursors: set[str] = set()
-        cursor: str | None = None
-        for _ in range(MAX_PAGES):
-            page = client.list_page(cursor, PAGE_SIZE)
-            data = page.get("data") or []
-            for raw in data:
-                if raw["id"] in seen_ids:
-                    return f"import {raw['id']} appeared twice"
-                seen_ids.add(raw["id"])
-            self._pages.put(data)
-            if not page.get("hasMore"):
-                return None
-            cursor = page.get("nextCursor")
-            if not cursor:
-                return "hasMore is true but nextCursor is empty"
-            if cursor in seen_cursors:
-                return "a cursor repeated"
-            seen_cursors.add(cursor)
-        return f"more than {MAX_PAGES} pages"
+        try:
+            for page in pages(lambda cursor: client.list_page(cursor, PAGE_SIZE)):
+                data = page.get("data") or []
+                for raw in data:
+                    if raw["id"] in seen_ids:
+                        return f"import {raw['id']} appeared twice"
+                    seen_ids.add(raw["id"])
+                self._pages.put(data)
+        except Unfollowable as exc:
+            return str(exc)
+        return None
 
     def result(self, each_page: Callable[[list[RemoteImport]], None] | None = None) -> list[RemoteImport]:
         """Every import, newest first; raise RemoteStateError if the listing stays inconsistent, and
@@ -208,23 +223,16 @@ def find_stamped(client: Lister, operation: str, since: float, skew: float = CLO
     """The import stamped with `operation`, made by a request sent at `since` (epoch seconds, our clock)
     or later; None when none is. Reads the newest pages only, until past `since` less the clock skew."""
     cutoff = since - skew
-    cursor: str | None = None
-    seen_cursors: set[str] = set()
-    for _ in range(MAX_PAGES):
-        page = client.list_page(cursor, PAGE_SIZE)
-        for raw in page.get("data") or []:
-            metadata = raw.get("metadata") or {}
-            if metadata.get(STAMP_OPERATION) == operation:
-                return RemoteImport.from_api(raw)
-            created = parse_time(raw["createdAt"])
-            if created is not None and created < cutoff:
-                return None  # newest first: everything further on is older still
-        if not page.get("hasMore"):
-            return None
-        cursor = page.get("nextCursor")
-        if not cursor or cursor in seen_cursors:
-            # Not "none found": a listing that cannot be followed proves nothing about the stamp.
-            problem = "hasMore is true but nextCursor is empty" if not cursor else "a cursor repeated"
-            raise RemoteStateError(f"the import listing is inconsistent ({problem}); try again later")
-        seen_cursors.add(cursor)
-    raise RemoteStateError(f"the import listing is inconsistent (more than {MAX_PAGES} pages); try again later")
+    try:
+        for page in pages(lambda cursor: client.list_page(cursor, PAGE_SIZE)):
+            for raw in page.get("data") or []:
+                metadata = raw.get("metadata") or {}
+                if metadata.get(STAMP_OPERATION) == operation:
+                    return RemoteImport.from_api(raw)
+                created = parse_time(raw["createdAt"])
+                if created is not None and created < cutoff:
+                    return None  # newest first: everything further on is older still
+    except Unfollowable as exc:
+        # Not "none found": a listing that cannot be followed proves nothing about the stamp.
+        raise RemoteStateError(f"the import listing is inconsistent ({exc}); try again later") from None
+    return None

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from reconciler.errors import ApiError, RemoteStateError
 from reconciler.plan.model import Reference
 from reconciler.redact import redact
+from reconciler.remote.state import Unfollowable, pages
 
 PAGE_SIZE = 100  # the most the Websets listing gives in one page
 MAX_PAGES = 10_000  # a cursor loop that never ends is caught long before this
@@ -27,19 +28,11 @@ class WebsetLister(Protocol):
 
 def _websets(client: WebsetLister) -> Iterator[dict[str, Any]]:
     """Every webset, page by page; raise RemoteStateError when the cursors cannot be followed."""
-    cursor: str | None = None
-    seen: set[str] = set()
-    for _ in range(MAX_PAGES):
-        page = client.list_websets_page(cursor, PAGE_SIZE)
-        yield from page["data"]
-        if not page["hasMore"]:
-            return
-        cursor = page.get("nextCursor")
-        if not cursor or cursor in seen:
-            problem = "hasMore is true but nextCursor is empty" if not cursor else "a cursor repeated"
-            raise RemoteStateError(f"the websets listing is inconsistent ({problem})")
-        seen.add(cursor)
-    raise RemoteStateError(f"the websets listing is inconsistent (more than {MAX_PAGES} pages)")
+    try:
+        for page in pages(lambda cursor: client.list_websets_page(cursor, PAGE_SIZE), MAX_PAGES):
+            yield from page["data"]
+    except Unfollowable as exc:
+        raise RemoteStateError(f"the websets listing is inconsistent ({exc})") from None
 
 
 def _uses(webset: dict[str, Any]) -> Iterator[tuple[str, str]]:
