@@ -185,16 +185,24 @@ def read_lock(path: Path, owner: str) -> Lock | None:
     return lock
 
 
-def read_lock_file(path: Path) -> Lock | None:
-    """The lockfile at `path` alone (no journal), None if there is none."""
+def read_state_file(path: Path, what: str) -> bytes | None:
+    """The bytes of the lockfile or its journal (`what` names it in errors), None if there is none;
+    LockfileError, naming the file, when it cannot be read or is not a regular file."""
     try:
-        data = read_regular(path, MAX_LOCK_BYTES)
+        return read_regular(path, MAX_LOCK_BYTES)
     except FileNotFoundError:
         return None
     except RefusedFile as exc:
         raise LockfileError(f"{path}: {exc}") from None
     except OSError as exc:
-        raise LockfileError(f"{path}: cannot read the lockfile: {exc.strerror or exc}") from None
+        raise LockfileError(f"{path}: cannot read the {what}: {exc.strerror or exc}") from None
+
+
+def read_lock_file(path: Path) -> Lock | None:
+    """The lockfile at `path` alone (no journal), None if there is none."""
+    data = read_state_file(path, "lockfile")
+    if data is None:
+        return None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.errors import LockfileError
-from reconciler.files import RefusedFile, load_json_strictly, read_regular
-from reconciler.lockfile import MAX_LOCK_BYTES, Lock, LockEntry, Operation
+from reconciler.files import load_json_strictly
+from reconciler.lockfile import Lock, LockEntry, Operation, read_state_file
 from reconciler.manifest.schema import first_error
 
 JOURNAL_SUFFIX = ".journal"
@@ -153,14 +153,9 @@ def read_journal(lock_path: Path) -> JournalFile | None:
     """The journal beside the lockfile, up to its first torn or unchecked line; None when there is none
     (or its header never reached the disk). Raises LockfileError naming the file and line."""
     path = journal_path_for(lock_path)
-    try:
-        data = read_regular(path, MAX_LOCK_BYTES)
-    except FileNotFoundError:
+    data = read_state_file(path, "journal")
+    if data is None:
         return None
-    except RefusedFile as exc:
-        raise LockfileError(f"{path}: {exc}") from None
-    except OSError as exc:
-        raise LockfileError(f"{path}: cannot read the journal: {exc.strerror or exc}") from None
     lines = data.split(b"\n")[:-1]  # what follows the last newline was never acknowledged
     found: list[tuple[int, dict[str, Any]]] = []
     for number, line in enumerate(lines, 1):
