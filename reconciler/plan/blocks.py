@@ -155,35 +155,16 @@ def adoptions(
                 f"{where}: import {adoption.id} does not match the manifest: {'; '.join(mismatches)}; {fix}"
             )
         before, after = remote_snapshot(r, None), desired_snapshot(desired)
-        if forced:
-            fields = tuple(
-                field_paths({k: before[k] for k in after if k in before}, {k: after[k] for k in before if k in after})
-            )
-            changes[key] = Change(
-                key,
-                Action.REPLACE,
-                Reason.REPLACE_REQUESTED,
-                r.id,
-                before,
-                after,
-                fields,
-                Origin.MANIFEST,
-                desired.protected,
-                adopting=True,
-            )
-        else:
+        if forced:  # adopted, then replaced: every field the two sides share may differ
+            shared = before.keys() & after.keys()
+            action, reason = Action.REPLACE, Reason.REPLACE_REQUESTED
+            fields = tuple(field_paths({k: before[k] for k in shared}, {k: after[k] for k in shared}))
+        else:  # adopted in place: only what a PATCH sets
+            action, reason = Action.ADOPT, Reason.ADOPT_REQUESTED
             fields = (*field_paths(_comparable(before), _comparable(after)), "metadata.stamps")
-            changes[key] = Change(
-                key,
-                Action.ADOPT,
-                Reason.ADOPT_REQUESTED,
-                r.id,
-                before,
-                after,
-                fields,
-                Origin.MANIFEST,
-                desired.protected,
-            )
+        changes[key] = Change(
+            key, action, reason, r.id, before, after, fields, Origin.MANIFEST, desired.protected, adopting=forced
+        )
     return changes
 
 
