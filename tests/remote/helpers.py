@@ -5,7 +5,12 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import httpx
+
 from reconciler.model import CsvFile
+from reconciler.remote.client import ApiClient
+
+KEY = "sk-test-0123456789abcdef0123"
 
 
 def csv_file(path: Path, content: bytes) -> CsvFile:
@@ -22,3 +27,27 @@ def csv_file(path: Path, content: bytes) -> CsvFile:
         records=content.count(b"\n") - 1,
         columns=1,
     )
+
+
+def client_with(responses, **options):
+    """A client whose transport answers from `responses` in order; returns (client, seen requests, sleeps)."""
+    seen: list[httpx.Request] = []
+    sleeps: list[float] = []
+    queue = list(responses)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        answer = queue.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    client = ApiClient(
+        "https://api.example.com",
+        KEY,
+        transport=httpx.MockTransport(handler),
+        sleep=sleeps.append,
+        rng=lambda: 1.0,
+        **options,
+    )
+    return client, seen, sleeps

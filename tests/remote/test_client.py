@@ -8,9 +8,7 @@ import pytest
 from reconciler.errors import ApiError, ConfigError, RemoteStateError, TransportError
 from reconciler.remote.client import ApiClient, OutcomeUnknown, RetryPolicy, check_base_url, error_message
 from reconciler.remote.state import read_remote
-from tests.remote.helpers import csv_file
-
-KEY = "sk-test-0123456789abcdef0123"
+from tests.remote.helpers import KEY, client_with, csv_file
 
 
 def _import(i: str) -> dict:
@@ -29,30 +27,6 @@ def _import(i: str) -> dict:
         "createdAt": "2027-01-01T00:00:00Z",
         "updatedAt": "2027-01-01T00:00:00Z",
     }
-
-
-def client_with(responses, **options):
-    """A client whose transport answers from `responses` in order; returns (client, seen requests, sleeps)."""
-    seen: list[httpx.Request] = []
-    sleeps: list[float] = []
-    queue = list(responses)
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        answer = queue.pop(0)
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
-
-    client = ApiClient(
-        "https://api.example.com",
-        KEY,
-        transport=httpx.MockTransport(handler),
-        sleep=sleeps.append,
-        rng=lambda: 1.0,
-        **options,
-    )
-    return client, seen, sleeps
 
 
 def ok(body=None, status=200, **headers):

@@ -11,8 +11,8 @@ from reconciler.remote.answers import webset_page_problem
 from reconciler.remote.client import ApiClient, RetryPolicy
 from reconciler.remote.websets import read_references, references_in
 from tests.conftest import API_KEY
+from tests.remote.helpers import KEY, client_with
 
-KEY = "sk-test-0123456789abcdef0123"
 WEBSETS = "/websets/v0/websets"
 
 
@@ -22,25 +22,7 @@ def _client(emulator) -> ApiClient:
 
 def _mock(*answers, attempts: int = 6) -> tuple[ApiClient, list[httpx.Request]]:
     """A client whose transport answers from `answers` in order (an exception is raised)."""
-    seen: list[httpx.Request] = []
-    queue = list(answers)
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        answer = queue.pop(0)
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
-
-    client = ApiClient(
-        "https://api.example.com",
-        KEY,
-        transport=httpx.MockTransport(handler),
-        sleep=lambda s: None,
-        rng=lambda: 0.0,
-        retry=RetryPolicy(attempts=attempts),
-        max_rps=0,
-    )
+    client, seen, _ = client_with(answers, retry=RetryPolicy(attempts=attempts), max_rps=0)
     return client, seen
 
 
