@@ -136,10 +136,12 @@ class Patcher:
         kept = stamped(self.client.update(import_id, {"metadata": dict(metadata)}).get("metadata"))
         note = ""
         if kept:
-            kept = stamped(
-                self.client.update(import_id, {"metadata": {**metadata, **dict.fromkeys(kept, "")}}).get("metadata")
+            held = self.client.update(import_id, {"metadata": {**metadata, **dict.fromkeys(kept, "")}}).get("metadata")
+            left_empty = isinstance(held, dict) and any(k in held for k in kept)
+            note = "; the service merges metadata, so the stamps were sent empty" + (
+                " and are left empty (no owner claims an empty stamp)" if left_empty else ", which removed them"
             )
-            note = "; the service merges metadata, so the stamps are left empty (no owner claims an empty stamp)"
+            kept = stamped(held)
         if kept:
             raise StepFailed(
                 ActionError(

@@ -211,6 +211,12 @@ def test_a_removed_key_loses_our_stamps_and_its_entry_and_is_then_left_alone(
     assert "forget old-list" in plan.output, plan.output
     applied = run("apply", "-f", str(manifest), "--auto-approve")
     assert applied.exit_code == 0, applied.output
+    said = {
+        "replace": "the import is kept\n",
+        "merge": "the stamps were sent empty and are left empty (no owner claims an empty stamp)",
+        "merge-unset": "the stamps were sent empty, which removed them",
+    }[choice]
+    assert said in applied.output
     kept = _remote(emulator, ids["old-list"])
     assert kept["status"] == "completed"
     assert not any(v for k, v in kept["metadata"].items() if is_reserved(k))
