@@ -22,6 +22,11 @@ STAMP_OPERATION = STAMP_PREFIX + "operation"
 KEY_PATTERN = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
 
 
+def is_key(text: str) -> bool:
+    """Whether `text` is a manifest key (or owner): 1 to 64 of a-z, 0-9, '_', '.', '-', starting with a-z or 0-9."""
+    return KEY_PATTERN.fullmatch(text) is not None
+
+
 def is_reserved(metadata_key: str) -> bool:
     """Whether a metadata key belongs to the tool's stamp namespace."""
     return metadata_key.lower().startswith(STAMP_PREFIX)

@@ -16,10 +16,10 @@ _KEY_RULE = "use 1 to 64 of a-z, 0-9, '_', '.', '-', starting with a-z or 0-9"
 
 def _owner_of(path: str) -> str:
     """The `owner` of the manifest at `path`, read with the manifest's own YAML reader; one-line errors."""
-    from reconciler.dump import valid_key
     from reconciler.files import read_regular
     from reconciler.manifest.load import MAX_MANIFEST_BYTES
     from reconciler.manifest.yamlload import YamlError, read_yaml
+    from reconciler.model import is_key
 
     try:
         text = read_regular(path, MAX_MANIFEST_BYTES).decode("utf-8")
@@ -34,7 +34,7 @@ def _owner_of(path: str) -> str:
         raise ConfigError(f"{path}:{where.line}:{where.column}: cannot read its owner: {exc}") from None
     value = loaded.value
     owner = value.get("owner") if isinstance(value, dict) else None
-    if not isinstance(owner, str) or not valid_key(owner):
+    if not isinstance(owner, str) or not is_key(owner):
         line = loaded.positions.of_value(("owner",)).line if isinstance(value, dict) and "owner" in value else 0
         where = f"{path}:{line}" if line else path
         raise ConfigError(f"{where}: owner: no valid owner to dump for ({_KEY_RULE}); give --owner")
@@ -67,7 +67,8 @@ def dump(
     removed) and no csv: its content stays unmanaged. The adopt block names each one's id. Imports stamped
     with another owner are never included; --out never overwrites a file without --force.
     """
-    from reconciler.dump import choose, left_out_note, manifest_document, read_imports, render_manifest, valid_key
+    from reconciler.dump import choose, left_out_note, manifest_document, read_imports, render_manifest
+    from reconciler.model import is_key
 
     if out_path == "":
         raise ConfigError("--out: give a file name")
@@ -81,7 +82,7 @@ def dump(
             raise ConfigError("--owner: give the manifest's owner (or --out naming a manifest, whose owner is used)")
         assert out_path is not None
         owner = _owner_of(out_path)
-    elif not valid_key(owner):
+    elif not is_key(owner):
         raise ConfigError(f"--owner {owner!r}: not a valid owner: {_KEY_RULE}")
     try:
         match = re.compile(pattern) if pattern is not None else None

@@ -19,13 +19,13 @@ from typing import Any, Protocol
 
 from reconciler.errors import RemoteStateError
 from reconciler.model import (
-    KEY_PATTERN,
     STAMP_IDENTIFIER,
     STAMP_KEY,
     STAMP_OPERATION,
     STAMP_OWNER,
     STAMP_SHA256,
     Entity,
+    is_key,
     user_metadata,
 )
 from reconciler.remote.answers import parse_time
@@ -109,7 +109,7 @@ class RemoteImport:
         put(self, "owner", get(STAMP_OWNER))
         key = get(STAMP_KEY)
         # A key stamp no manifest could hold (edited by hand: a newline, Markdown) claims no key.
-        put(self, "key", key if key is not None and KEY_PATTERN.fullmatch(key) else None)
+        put(self, "key", key if key is not None and is_key(key) else None)
         put(self, "sha256", get(STAMP_SHA256))
         value = get(STAMP_IDENTIFIER)
         put(self, "identifier", int(value) if value is not None and value.isdigit() else None)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.dump import valid_key
 from reconciler.manifest.load import load_manifest
 from reconciler.manifest.schema import first_error
+from reconciler.model import is_key
 from tests.conftest import API_KEY
 from tests.dump.helpers import document, invoke, seed_raw
 from tests.plan.helpers import seed
@@ -34,7 +34,7 @@ def test_thirty_dashboard_imports_with_clashing_titles_get_thirty_unique_keys_in
     assert first_error("manifest", doc) is None
     assert doc["owner"] == "growth"
     keys = list(doc["imports"])
-    assert len(set(keys)) == 30 and all(valid_key(k) for k in keys)
+    assert len(set(keys)) == 30 and all(is_key(k) for k in keys)
     assert {"customers", "customers-2", "customers-3", "cafe", "cafe-2"} <= set(keys)
     assert sorted(a["key"] for a in doc["adopt"]) == sorted(keys)
     assert {a["id"] for a in doc["adopt"]} == set(ids)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import random
 
-from reconciler.dump import choose, left_out_note, manifest_document, render_manifest, slug, valid_key
-from reconciler.model import STAMP_KEY, STAMP_OWNER
+from reconciler.dump import choose, left_out_note, manifest_document, render_manifest, slug
+from reconciler.model import STAMP_KEY, STAMP_OWNER, is_key
 from reconciler.remote.state import RemoteImport
 
 
@@ -35,21 +35,21 @@ def test_a_slug_is_a_valid_key_made_of_the_title():
     assert slug("  --Hello__World.. v2 ", "imp_1") == "hello-world-v2"
     assert slug("ACME: Customers (2024)", "imp_1") == "acme-customers-2024"
     long = slug("word " * 30, "imp_1")
-    assert len(long) <= 64 and valid_key(long) and not long.endswith("-")
+    assert len(long) <= 64 and is_key(long) and not long.endswith("-")
 
 
 def test_a_title_with_nothing_to_slug_falls_back_to_the_id():
     assert slug("日本語のリスト", "import_ABCdef0123456789xyz") == "import-123456789xyz"  # the last 12
     assert slug("", "imp_01j9x") == "import-01j9x"
     assert slug("!!!", "???") == "import"
-    assert all(valid_key(k) for k in (slug("日本語", "import_ABCdef0123456789xyz"), slug("", "x_y")))
+    assert all(is_key(k) for k in (slug("日本語", "import_ABCdef0123456789xyz"), slug("", "x_y")))
 
 
 def test_clashing_long_titles_stay_within_64_characters():
     items = [remote(f"imp_{i}", "x" * 80) for i in range(12)]
     keys = list(choose(items, {}, "growth").keyed)
     assert len(set(keys)) == 12
-    assert all(valid_key(k) for k in keys)
+    assert all(is_key(k) for k in keys)
     assert "x" * 64 in keys and "x" * 61 + "-12" in keys
 
 
