@@ -15,6 +15,7 @@ from typing import Any
 from reconciler.apply.book import LockBook
 from reconciler.apply.executor import ApplyResult, Executor, PollPolicy, Progress, Tracker
 from reconciler.apply.interrupt import Interrupt
+from reconciler.apply.patch import listed_records
 from reconciler.apply.recover import delete_strays, recover
 from reconciler.apply.stale import check_stale, check_still_agrees
 from reconciler.apply.statelock import StateLock
@@ -58,7 +59,7 @@ def _settle(book: LockBook, plan: Plan, snapshot: Snapshot, targets: Selection |
         return
     for change in plan.changes:
         if change.action is Action.NOOP and change.id is not None:
-            records = ((change.before or {}).get("csv") or {}).get("records") or 0
+            records = listed_records(change.before)
             imports[change.key] = LockEntry.of(snapshot.manifest.imports[change.key], change.id, records)
     live = {r.id for r in snapshot.remote}
     ours = {r.id for r in snapshot.remote if r.owner == snapshot.manifest.owner}
@@ -146,12 +147,9 @@ def apply(
         if not plan.safe and not options.force:
             raise PlanUnsafe("the plan is unsafe (" + "; ".join(plan.unsafe) + "); re-run with --force to apply it")
         result = ApplyResult()
-        if plan.has_changes and plan.refresh_only:
-            if saved is None and not confirm(plan):
-                raise Declined()
-        elif plan.has_changes:
-            if saved is None and not confirm(plan):
-                raise Declined()
+        if plan.has_changes and saved is None and not confirm(plan):
+            raise Declined()
+        if plan.has_changes and not plan.refresh_only:  # a refresh changes only the lockfile: _settle writes it
             delete_strays(client, plan, progress)
             client.stop = interrupt.stop  # stopping cuts the waits for the budget short, and sends no create
             executor = Executor(
