@@ -76,12 +76,13 @@ def csv_summary(side: dict[str, Any] | None) -> str:
 
 
 def remote_deleted(change: Change) -> bool:
-    """A refresh of an import that was deleted outside the tool: the lockfile drops it."""
+    """A refresh of an import that was deleted, or stamped with another owner, outside the tool: the
+    lockfile drops it."""
     return change.action is Action.REFRESH and change.after is None
 
 
 def symbol(change: Change) -> str:
-    """The change's mark: `-` for an import deleted outside the tool, else its action's."""
+    """The change's mark: `-` for an import the lockfile drops (see remote_deleted), else its action's."""
     return "-" if remote_deleted(change) else SYMBOLS[change.action]
 
 
