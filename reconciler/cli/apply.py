@@ -27,12 +27,13 @@ from reconciler.cli.common import (
     use_color,
     write_summary,
 )
-from reconciler.errors import ApplyFailed, ConfigError
+from reconciler.errors import ApplyFailed, ConfigError, StalePlan
 from reconciler.plan.model import Plan
 from reconciler.planfile import read_saved_plan, refuse_other_options, saved_options
 from reconciler.remote.client import ApiClient
 from reconciler.render.apply_markdown import render_apply_markdown
 from reconciler.render.plan_json import plan_document
+from reconciler.render.plan_markdown import render_markdown
 from reconciler.render.plan_text import render_text
 
 
@@ -131,7 +132,10 @@ def apply(
     def progress(key: str, message: str) -> None:
         display.line(f"{key}: {message}", err=as_json)
 
+    shown: list[Plan] = []
+
     def show_plan(plan) -> None:  # type: ignore[no-untyped-def]
+        shown[:] = [plan]
         display.pause()  # until the changes start: a confirmation prompt may follow
         if not as_json:
             display.line(render_text(plan, color=color), nl=False)
@@ -167,6 +171,13 @@ def apply(
         except Declined:
             click.echo("Apply cancelled.", err=True)
             sys.exit(1)
+        except StalePlan:
+            # The summary shows what apply would do now, for the pull request that was reviewed; without
+            # the markers of a plan comment, so no script takes its digest for a reviewed one.
+            if shown:
+                moved = "websets-reconciler: the plan moved since it was reviewed; nothing was applied"
+                write_summary(summary_path, render_markdown(shown[-1], title=moved, reviewable=False))
+            raise
         except KeyboardInterrupt:
             click.echo("Apply interrupted before its changes started; the state lock is released.", err=True)
             sys.exit(EXIT_INTERRUPTED)

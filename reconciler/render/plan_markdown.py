@@ -133,9 +133,12 @@ def _details_sign(c: Change) -> str:
     return "-" if remote_deleted(c) else _SIGNS.get(c.action, "!")
 
 
-def render_markdown(plan: Plan, *, title: str = "websets-reconciler plan", max_chars: int = MAX_CHARS) -> str:
-    """The plan as a pull request comment of at most `max_chars` characters."""
-    head = [MARKER, f"### {title}", ""]
+def render_markdown(
+    plan: Plan, *, title: str = "websets-reconciler plan", max_chars: int = MAX_CHARS, reviewable: bool = True
+) -> str:
+    """The plan as a pull request comment of at most `max_chars` characters. Only a `reviewable` one
+    carries the hidden markers by which scripts find the plan comment and the digest that was reviewed."""
+    head = [MARKER, f"### {title}", ""] if reviewable else [f"### {title}", ""]
     if plan.refresh_only and not plan.actionable:
         head.append("**No changes.** The lockfile matches the remote.")
     elif plan.has_changes or plan.refresh_only:
@@ -144,7 +147,8 @@ def render_markdown(plan: Plan, *, title: str = "websets-reconciler plan", max_c
         head.append("**No changes.** The remote matches the manifest.")
     if plan.has_changes:
         digest = plan_digest(plan)
-        head += ["", f"{DIGEST_MARKER}{digest} -->", f"Plan digest: `{digest}` (`apply --expect-digest` checks it)"]
+        marker = [f"{DIGEST_MARKER}{digest} -->"] if reviewable else []
+        head += ["", *marker, f"Plan digest: `{digest}` (`apply --expect-digest` checks it)"]
     if plan.unsafe:
         head += ["", "> [!CAUTION]", "> **This plan is unsafe**; apply refuses it unless `--force` is given:"]
         head += [f"> - {_escape(u)}" for u in plan.unsafe]

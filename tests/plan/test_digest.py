@@ -11,6 +11,7 @@ import pytest
 from reconciler.plan.digest import plan_digest
 from reconciler.plan.model import Reference
 from reconciler.plan.planner import build_plan
+from reconciler.render.plan_markdown import DIGEST_MARKER, MARKER
 from tests.apply.test_brownfield import _cli, _lock, _managed, _remote, _write
 from tests.plan.test_planner import NOW, desired, lock_of, manifest, remote
 
@@ -90,3 +91,18 @@ def test_expect_digest_is_not_for_a_saved_plan(run, tmp_path):
     assert run("plan", "-f", str(manifest), "--out", str(tmp_path / "p.json")).exit_code == 0
     result = run("apply", str(tmp_path / "p.json"), "--expect-digest", "0" * 64)
     assert result.exit_code == 1 and result.output.startswith("Error: --expect-digest: not with a saved plan")
+
+
+def test_a_moved_plan_is_written_to_the_summary_without_the_markers_of_a_reviewed_one(run, emulator, tmp_path):
+    manifest, ids = _managed(run, tmp_path, ["a"])
+    _write(tmp_path, "  a: {title: Reviewed, csv: data/a.csv}\n")
+    digest = _reviewed_digest(run, manifest)
+    emulator.store.update(ids["a"], {"title": "Edited in the dashboard"})
+    summary = tmp_path / "summary.md"
+    args = ["apply", "-f", str(manifest), "--auto-approve", "--expect-digest", digest, "--summary", str(summary)]
+    assert run(*args).exit_code == 1
+    text = summary.read_text()
+    assert "### websets-reconciler: the plan moved since it was reviewed; nothing was applied" in text
+    assert "Edited in the dashboard" in text and "Plan digest: `" in text and digest not in text
+    # A script looking for the reviewed plan's comment and digest never takes this one for it.
+    assert MARKER not in text and DIGEST_MARKER not in text
