@@ -5,7 +5,8 @@
     ├── ConfigError                  the environment is wrong (no API key, a refused base URL)
     ├── ApiError                     the API answered an error, or an unusable answer: status, message, request id
     │   ├── TransportError           no answer at all (timeouts, closed connections), after retries
-    │   └── CsvChanged               a CSV's bytes differ from what was planned: the upload was stopped
+    │   ├── CsvChanged               a CSV's bytes differ from what was planned: the upload was stopped
+    │   └── LockLost                 the state lock may have passed to another run: a write is not sent
     ├── RemoteStateError             the remote listing cannot be trusted (inconsistent, duplicates)
     ├── LockfileError                websets.lock is corrupt, of another owner, or unwritable
     ├── PlanUnsafe                   the plan breaks a safety rule and --force was not given
@@ -111,6 +112,14 @@ class LockHeld(ReconcilerError):
     def __init__(self, message: str, info: dict[str, object]) -> None:
         super().__init__(message)
         self.info = info
+
+
+class LockLost(ApiError):
+    """The state lock may have passed to another run: the write about to go out is not sent."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("state lock", 0, message, None)
+        Exception.__init__(self, message)
 
 
 class ApplyFailed(ReconcilerError):

@@ -16,6 +16,9 @@ STAMP_KEY = STAMP_PREFIX + "key"
 STAMP_SHA256 = STAMP_PREFIX + "sha256"
 STAMP_IDENTIFIER = STAMP_PREFIX + "identifier"
 STAMP_OPERATION = STAMP_PREFIX + "operation"
+# A state lock claim (reconciler.apply.servicelock) carries the lock id and its holder in these two.
+STAMP_LOCK = STAMP_PREFIX + "lock"
+STAMP_LOCK_HOLDER = STAMP_PREFIX + "lock-holder"
 
 
 # What the manifest schema allows as an import key or an owner.
@@ -65,6 +68,18 @@ class Safety:
     max_delete_percent: float = 30.0
     max_replace_percent: float = 50.0
     min_managed_for_percent: int = 10
+
+
+LOCK_BACKENDS = ("service", "file")
+DEFAULT_LEASE = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class LockSettings:
+    """The manifest's `lock:` section: where the state lock lives, and how long a claim outlives its holder."""
+
+    backend: str = "service"  # service: one lock per owner for every machine; file: this checkout only
+    lease: float = DEFAULT_LEASE  # seconds a crashed holder's claim blocks others
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,3 +156,4 @@ class Manifest:
     adopt: dict[str, Adoption] = field(default_factory=dict)  # by key
     moved: dict[str, Move] = field(default_factory=dict)  # by old key: every key of a chain maps to its end
     removed: dict[str, Removal] = field(default_factory=dict)  # by key
+    lock: LockSettings = field(default_factory=LockSettings)

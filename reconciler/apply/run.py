@@ -15,10 +15,10 @@ from typing import Any
 from reconciler.apply.book import LockBook
 from reconciler.apply.executor import ApplyResult, Executor, PollPolicy, Progress, Tracker
 from reconciler.apply.interrupt import Interrupt
+from reconciler.apply.locker import Held, lockers_for
 from reconciler.apply.patch import listed_records
 from reconciler.apply.recover import delete_strays, recover
 from reconciler.apply.stale import check_stale, check_still_agrees
-from reconciler.apply.statelock import StateLock
 from reconciler.errors import ConfigError, PlanUnsafe, StalePlan
 from reconciler.lockfile import Lock, LockEntry, lock_path_for
 from reconciler.plan.digest import plan_digest
@@ -97,11 +97,13 @@ def apply(
     """Carry out the plan for the manifest (or the saved plan), under the state lock."""
     interrupt = interrupt or Interrupt()
     lock_file = lock_path_for(manifest_path)
-    state_lock = StateLock(lock_file)
-    lock_id = state_lock.acquire("apply", timeout=options.lock_timeout, sleep=sleep)
+    held = Held(lockers_for(manifest_path, client))
+    held.acquire("apply", timeout=options.lock_timeout, sleep=sleep)
+    client.guard = held.check  # no write goes out once a lock may have passed to another run
     book: LockBook | None = None
     try:
         snapshot = read_snapshot(manifest_path, client)
+        held.check_owner(snapshot.manifest.owner)
         # Planned before anything is written: refusals (another owner's import in the lockfile, an unknown
         # --target) and a stale saved plan stop the run with nothing changed.
         if options.refresh_only and snapshot.lock is not None and snapshot.lock.journal:
@@ -165,7 +167,7 @@ def apply(
                 stop=interrupt.stop,
                 tracker=tracker,
             )
-            interrupt.executing(lambda: executor.in_flight, book.quiet, lambda: state_lock.release(lock_id))
+            interrupt.executing(lambda: executor.in_flight, book.quiet, held.release)
             result = executor.run(changes)
         interrupt.finished()
         _settle(book, plan, snapshot, options.targets)
@@ -173,4 +175,5 @@ def apply(
     finally:
         if book is not None:  # a run cut short by an error leaves its steps in the lockfile too
             book.close()
-        state_lock.release(lock_id)
+        client.guard = None
+        held.release()

@@ -63,10 +63,19 @@ def _alive(pid: int) -> bool:
 
 
 class StateLock:
-    """The lock file for one lockfile path."""
+    """The lock file for one lockfile path: a Locker (reconciler.apply.locker) for this checkout only."""
+
+    name = "file"
 
     def __init__(self, lockfile: Path) -> None:
         self.path = lockfile.with_name(lockfile.name + HELD_SUFFIX)
+
+    @property
+    def where(self) -> str:
+        return str(self.path)
+
+    def check(self) -> None:
+        """Nothing to check: a lock file does not expire."""
 
     def holder(self) -> dict[str, object] | None:
         """The holder's info; None when no lock is held. An unreadable lock gets an id for force-unlock."""
@@ -103,11 +112,12 @@ class StateLock:
         )
         pid = info.get("pid")
         if info.get("host") == socket.gethostname() and isinstance(pid, int) and not _alive(pid):
-            text += (
+            return text + (
                 f"; that process is gone, so the lock is stale: check no apply is running, then run "
                 f"`websets-reconciler force-unlock {info.get('id')}`"
             )
-        return text
+        gone = f"run `websets-reconciler force-unlock {info.get('id')}`"
+        return text + f"; wait with --lock-timeout, or, if that run is gone, {gone}"
 
     def acquire(self, operation: str, *, timeout: float = 0.0, sleep: Callable[[float], None] = time.sleep) -> str:
         """Take the lock, waiting up to `timeout` seconds; return its id or raise LockHeld."""

@@ -24,7 +24,7 @@ from reconciler.manifest.blocks import read_blocks
 from reconciler.manifest.csvinspect import CsvFacts, Identifier, Recorded, inspect_csv
 from reconciler.manifest.schema import schema_issues
 from reconciler.manifest.yamlload import Path_, Position, Positions, YamlError, read_yaml
-from reconciler.model import CsvFile, DesiredImport, Entity, Manifest, Safety, is_reserved
+from reconciler.model import CsvFile, DesiredImport, Entity, LockSettings, Manifest, Safety, is_reserved
 from reconciler.remote.pacing import MIN_RATE
 
 _WINDOWS_ABSOLUTE = re.compile(r"^[A-Za-z]:")
@@ -264,6 +264,7 @@ def _build(document: dict[str, Any], path: Path, report: _Report, recorded: Reco
         )
         max_rps = None
     blocks = read_blocks(document, report)
+    lock = document.get("lock") if isinstance(document.get("lock"), dict) and not report.spoiled(("lock",)) else {}
     return Manifest(
         str(path),
         document.get("owner", ""),
@@ -273,6 +274,7 @@ def _build(document: dict[str, Any], path: Path, report: _Report, recorded: Reco
         adopt=blocks.adopt,
         moved=blocks.moved,
         removed=blocks.removed,
+        lock=LockSettings(**lock),
     )
 
 

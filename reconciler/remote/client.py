@@ -173,6 +173,9 @@ class ApiClient:
         self.budget = Budget(DEFAULT_MAX_RPS if max_rps is None else max_rps, sleep=wait)
         self._rate_chosen = max_rps is not None  # by --max-rps or WEBSETS_MAX_RPS, which beat the manifest
         self.notice: Callable[[str], None] = lambda message: None
+        # Asked before every write (POST, PATCH, DELETE); raises to stop one that must not go out, as the
+        # state lock does once it may have passed to another run.
+        self.guard: Callable[[], None] | None = None
         self.requests = 0  # requests sent, retries included
         self._count_lock = threading.Lock()
         self._reached = False  # whether any answer came from the API host yet
@@ -349,6 +352,8 @@ class ApiClient:
         **kwargs: Any,
     ) -> Any:
         operation = f"{method} {path}"
+        if method != "GET" and self.guard is not None:
+            self.guard()
         tries = attempts or self.retry.attempts
         for attempt in range(tries):
             last = attempt == tries - 1

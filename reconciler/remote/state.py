@@ -21,6 +21,7 @@ from reconciler.errors import RemoteStateError
 from reconciler.model import (
     STAMP_IDENTIFIER,
     STAMP_KEY,
+    STAMP_LOCK,
     STAMP_OPERATION,
     STAMP_OWNER,
     STAMP_SHA256,
@@ -207,7 +208,8 @@ class Listing:
             elif isinstance(message, BaseException):
                 raise message
             else:
-                page = [RemoteImport.from_api(raw) for raw in message]
+                # State lock claims (reconciler.apply.servicelock) are the lock's, never an import to manage.
+                page = [RemoteImport.from_api(raw) for raw in message if STAMP_LOCK not in (raw.get("metadata") or {})]
                 items += page
                 if each_page is not None:
                     each_page(page)

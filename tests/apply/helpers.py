@@ -17,9 +17,16 @@ NO_WAIT_POLL = PollPolicy(first=0.001, factor=1.0, cap=0.001)
 
 
 def write_files(
-    root: Path, imports: dict[str, str], *, prune: bool = True, titles: dict[str, str] | None = None
+    root: Path,
+    imports: dict[str, str],
+    *,
+    prune: bool = True,
+    titles: dict[str, str] | None = None,
+    lock: str = "file",
 ) -> Path:
-    """A manifest with one import per key, each with its own CSV content."""
+    """A manifest with one import per key, each with its own CSV content. Its state lock is the file
+    beside the lockfile unless `lock` says "service": the requests these tests count, fail or cut short
+    are the imports' own (the service lock has tests of its own, tests/apply/test_lockers.py)."""
     (root / "data").mkdir(exist_ok=True)
     lines = ["version: 1", "owner: growth", "defaults: {entity: {type: company}}"]
     lines.append(f"safety: {{prune: {str(prune).lower()}, max_delete_percent: 100, max_replace_percent: 100}}")
@@ -30,6 +37,7 @@ def write_files(
         lines.append(f"  {key}: {{title: {title}, csv: data/{key}.csv}}")
     if not imports:
         lines.append("  {}")
+    lines.append(f"lock: {{backend: {lock}}}")
     manifest = root / "websets.yaml"
     manifest.write_text("\n".join(lines) + "\n")
     return manifest
