@@ -121,8 +121,10 @@ def plan_from(
     *,
     replace_keys: frozenset[str] = frozenset(),
     refresh_only: bool = False,
+    known_operations: frozenset[str] = frozenset(),
 ) -> Plan:
-    """The plan for a snapshot (with `refresh_only`, the plan that records remote changes in the lockfile)."""
+    """The plan for a snapshot (with `refresh_only`, the plan that records remote changes in the lockfile);
+    `known_operations` are creates this run knows of beside those of the snapshot's journal."""
     from reconciler.plan.model import Selection
 
     if refresh_only:
@@ -140,6 +142,7 @@ def plan_from(
             targets=targets,
             precomputed=snapshot.precomputed,
             replace_keys=replace_keys,
+            known_operations=known_operations,
         )
 
 

@@ -77,8 +77,14 @@ def _settle(book: LockBook, plan: Plan, snapshot: Snapshot, targets: Selection |
     book.settle(imports)
 
 
-def _plan(snapshot: Snapshot, options: ApplyOptions) -> Plan:
-    return plan_from(snapshot, options.targets, replace_keys=options.replace, refresh_only=options.refresh_only)
+def _plan(snapshot: Snapshot, options: ApplyOptions, known: frozenset[str] = frozenset()) -> Plan:
+    return plan_from(
+        snapshot,
+        options.targets,
+        replace_keys=options.replace,
+        refresh_only=options.refresh_only,
+        known_operations=known,
+    )
 
 
 def apply(
@@ -122,6 +128,7 @@ def apply(
             check_stale(saved[0], saved[1], snapshot.lock, snapshot.manifest, snapshot.remote, plan)
         book = LockBook(lock_file, snapshot.lock or Lock(snapshot.manifest.owner))
         if book.state.journal:
+            finished = frozenset(op.operation for op in book.state.journal)  # ours, not another apply's
             repaired = recover(
                 client,
                 snapshot.manifest,
@@ -138,7 +145,7 @@ def apply(
             if repaired:
                 snapshot = replace(snapshot, remote=read_remote(client))
             snapshot = replace(snapshot, lock=book.state)
-            plan = _plan(snapshot, options)
+            plan = _plan(snapshot, options, finished)
             if saved is not None:  # finishing the interrupted apply must leave the reviewed changes as they were
                 check_still_agrees(saved[0], plan)
         plan = with_references(plan, client)

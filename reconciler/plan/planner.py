@@ -38,10 +38,15 @@ from reconciler.plan.change import (
     stamps,
 )
 from reconciler.plan.model import Action, Basis, Change, Origin, Orphan, Plan, Reason, Selection, Stray
-from reconciler.remote.state import RemoteImport, parse_time
+from reconciler.remote.state import UPLOAD_WINDOW, RemoteImport, parse_time
+
+# How long after its create an import may still be another apply's work in progress: its upload window,
+# then apply's default wait for processing (--timeout).
+ANOTHER_APPLY_WINDOW = UPLOAD_WINDOW + 1800.0
 
 __all__ = [
     "Precomputed",
+    "another_apply",
     "build_plan",
     "desired_from_after",
     "desired_snapshot",
@@ -129,23 +134,41 @@ def recovery_outlook(
     return deleted, named, notes
 
 
+def another_apply(r: RemoteImport, known: frozenset[str], now: float) -> bool:
+    """Whether `r` may be the create of another apply still running: made lately (within what one create
+    may take: its upload window and the default wait for processing), stamped with an operation that
+    this checkout's journal does not know (`known`). Such an import is never deleted."""
+    if r.operation is None or r.operation in known:
+        return False
+    created = parse_time(r.created_at)
+    return created is not None and now - created < ANOTHER_APPLY_WINDOW
+
+
 def split_others(
-    candidates: list[RemoteImport], chosen: RemoteImport, now: float
-) -> tuple[list[tuple[RemoteImport, str]], list[RemoteImport]]:
+    candidates: list[RemoteImport], chosen: RemoteImport, now: float, known: frozenset[str] = frozenset()
+) -> tuple[list[tuple[RemoteImport, str]], list[tuple[RemoteImport, str]]]:
     """The other claimants of a key: those apply deletes (settled duplicates, and imports still pending
-    after their upload window), with why; and those it leaves alone (in flight: perhaps another apply's)."""
+    after their upload window), with why; and those it leaves alone, with why (in flight, or made lately
+    by another apply: see `another_apply`)."""
     doomed: list[tuple[RemoteImport, str]] = []
-    left: list[RemoteImport] = []
+    left: list[tuple[RemoteImport, str]] = []
     for r in candidates:
         if r is chosen:
             continue
         if r.upload_expired(now):
             doomed.append((r, "an import whose upload never happened"))
         elif r.status in ("pending", "processing"):
-            left.append(r)
+            left.append((r, "still in flight"))
+        elif another_apply(r, known, now):
+            left.append((r, f"made {_ago(now, r)} by another apply, which seems to be running"))
         else:
             doomed.append((r, f"a duplicate of {chosen.id}"))
     return doomed, left
+
+
+def _ago(now: float, r: RemoteImport) -> str:
+    minutes = max(0, int((now - (parse_time(r.created_at) or now)) // 60))
+    return "under a minute ago" if minutes == 0 else f"{minutes} min ago"
 
 
 def build_plan(
@@ -157,10 +180,12 @@ def build_plan(
     targets: Selection | frozenset[str] | None = None,
     precomputed: Precomputed | None = None,
     replace_keys: frozenset[str] = frozenset(),
+    known_operations: frozenset[str] = frozenset(),
 ) -> Plan:
     """Diff the desired state against the remote, with the lockfile as the common base. `precomputed`
     holds changes worked out ahead (the plan is the same with or without it); `targets` limits the plan
-    to some keys; `replace_keys` are replaced even when nothing changed."""
+    to some keys; `replace_keys` are replaced even when nothing changed; `known_operations` are creates
+    this run knows of beyond the lockfile's journal (those its recovery has just finished)."""
     selection = Selection.of(targets)
     check_replace_keys(manifest, replace_keys, selection)
     owner = manifest.owner
@@ -193,6 +218,9 @@ def build_plan(
         check_selection(selection, {*manifest.imports, *claims, *entries, *manifest.moved, *manifest.removed})
 
     serving, named, recovery_notes = claims, set(), []
+    # The creates this checkout knows of: those of its journal, and the imports its lockfile records.
+    known = known_operations | {op.operation for op in lock.journal} if lock is not None else known_operations
+    known |= {r.operation for r in remote if r.id in recorded and r.operation}
     if lock is not None and lock.journal:
         # Planned as the next apply plans once it has finished the journal: what its recovery deletes is
         # gone, and what the journal names is described by what recovery does with it.
@@ -209,11 +237,11 @@ def build_plan(
         else:
             lock_id = entries[key].id if key in entries else None
             current[key] = chosen = pick_claimant(candidates, lock_id, manifest.imports.get(key))
-            doomed, left = split_others(candidates, chosen, now)
+            doomed, left = split_others(candidates, chosen, now, known)
             strays += [Stray(key, r.id, why) for r, why in doomed]
-            left = [r for r in left if r.id not in named]
+            left = [(r, why) for r, why in left if r.id not in named]
             deleted = f"; apply deletes {', '.join(sorted(r.id for r, _ in doomed))}" if doomed else ""
-            kept = f"; not touching {', '.join(sorted(r.id for r in left))}, still in flight" if left else ""
+            kept = "".join(f"; not touching {r.id}, {why}" for r, why in sorted(left, key=lambda x: x[0].id))
             warnings.append(
                 f"{key}: {len(candidates)} remote imports are stamped with this key; using {chosen.id}{deleted}{kept}"
             )
@@ -243,7 +271,12 @@ def build_plan(
     orphans: list[Orphan] = []
     for key in sorted(current.keys() - manifest.imports.keys()):
         r, base = current[key], entries.get(key)
-        if manifest.safety.prune:
+        if manifest.safety.prune and another_apply(r, known, now) and base is None:
+            warnings.append(
+                f"{key}: not deleting import {r.id}: it was made {_ago(now, r)} by another apply, which seems to "
+                "be running (its key is not in this manifest: is this checkout behind?)"
+            )
+        elif manifest.safety.prune:
             before = remote_snapshot(r, base)
             protected = bool(base and base.protected)
             changes.append(

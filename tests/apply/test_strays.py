@@ -124,4 +124,18 @@ def test_the_others_of_a_key_are_split_by_whether_they_can_still_become_usable()
         ("id2", "a duplicate of id0"),
         ("id5", "an import whose upload never happened"),
     ]
-    assert [r.id for r in left] == ["id3", "id4"]
+    assert left == [(others[2], "still in flight"), (others[3], "still in flight")]
+
+
+def test_a_settled_import_lately_made_by_a_create_this_checkout_does_not_know_is_left_alone():
+    def item(n: int, status: str, created: str, operation: str) -> RemoteImport:
+        return RemoteImport(f"id{n}", status, "", None, 0, {STAMP_OPERATION: operation}, created, created)
+
+    now = 1893492000.0  # 2030-01-01T10:00:00Z
+    chosen = item(0, "completed", "2030-01-01T08:00:00Z", "op-0")
+    young = item(1, "completed", "2030-01-01T09:58:00Z", "op-elsewhere")  # another apply may be finishing it
+    old = item(2, "completed", "2030-01-01T08:29:00Z", "op-elsewhere-too")  # 91 min: that apply is long over
+    ours = item(3, "failed", "2030-01-01T09:58:00Z", "op-ours")  # this checkout's own interrupted create
+    doomed, left = split_others([chosen, young, old, ours], chosen, now, frozenset({"op-ours"}))
+    assert [r.id for r, _ in doomed] == ["id2", "id3"]
+    assert left == [(young, "made 2 min ago by another apply, which seems to be running")]
