@@ -210,7 +210,7 @@ class ServiceLock:
         self.lock_id = str(uuid.uuid4())
         holder = self._holder = self._holder_info(operation)
         deadline = self._monotonic() + timeout
-        ties = TIE_RETRIES
+        ties, tries = TIE_RETRIES, -1
         while True:
             new, live, _, took = self._claim(holder)
             others = [c for c in live if c.lock_id != self.lock_id]
@@ -242,7 +242,11 @@ class ServiceLock:
                     f"the state lock of owner {self.owner!r} could not be taken: {why}; try again, or wait with "
                     "--lock-timeout"
                 )
-            sleep(min(RETRY_EVERY, max(deadline - self._monotonic(), 0.01)))
+            # Soon at first (a holder often finishes in seconds), then every few seconds: each try costs
+            # three requests. Jittered, so that runs waiting together do not keep trying in step.
+            tries += 1
+            pause = min(RETRY_EVERY, 0.5 * 2 ** min(tries, 4)) * random.uniform(0.8, 1.2)
+            sleep(min(pause, max(deadline - self._monotonic(), 0.01)))
 
     # -- holding --------------------------------------------------------------------------------
 
