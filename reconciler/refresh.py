@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from reconciler.errors import LockfileError
 from reconciler.lockfile import Lock, LockEntry, lock_path_for, read_lock
@@ -37,6 +37,7 @@ class Snapshot:
     remote: list[RemoteImport]
     # Changes the planner worked out while the listing arrived; it checks that they still apply.
     precomputed: Precomputed | None = field(default=None, repr=False, compare=False)
+    claims: tuple[dict[str, Any], ...] = field(default=(), repr=False, compare=False)  # the state lock's
 
 
 @contextmanager
@@ -111,7 +112,7 @@ def read_snapshot(manifest_path: str, client: ApiClient) -> Snapshot:
 
         precomputed = Precomputed(manifest, lock)
         remote = listing.result(each_page=precomputed.add)
-    return Snapshot(manifest, lock, remote, precomputed)
+    return Snapshot(manifest, lock, remote, precomputed, tuple(listing.claims))
 
 
 def plan_from(

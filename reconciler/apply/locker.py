@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from reconciler.apply.servicelock import ServiceLock
 from reconciler.apply.statelock import StateLock
@@ -78,6 +78,12 @@ class Held:
                 raise ReconcilerError(
                     f"the manifest's owner changed while apply started ({locker.owner!r}, then {owner!r}); run it again"
                 )
+
+    def sweep(self, claims: tuple[dict[str, Any], ...]) -> None:
+        """Delete the claims crashed runs left on the service (each blocked no one past its lease)."""
+        for locker, _ in self._taken:
+            if isinstance(locker, ServiceLock):
+                locker.sweep(claims)
 
     def check(self) -> None:
         """Raise LockLost when any lock held may have passed to another run."""

@@ -110,6 +110,7 @@ def apply(
     try:
         snapshot = read_snapshot(manifest_path, client)
         held.check_owner(snapshot.manifest.owner)
+        held.sweep(snapshot.claims)
         # Planned before anything is written: refusals (another owner's import in the lockfile, an unknown
         # --target) and a stale saved plan stop the run with nothing changed.
         if options.refresh_only and snapshot.lock is not None and snapshot.lock.journal:

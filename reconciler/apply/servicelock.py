@@ -297,6 +297,21 @@ class ServiceLock:
             self._held, self._renewed = [new], self._monotonic() - took
         return True
 
+    def sweep(self, listed: tuple[dict[str, Any], ...] | list[dict[str, Any]]) -> int:
+        """Delete the owner's claims that expired (left by runs that crashed) among imports `listed` while
+        the lock is ours; how many. Only with the lock held: its newest claim tells the service's now."""
+        with self._mutex:
+            newest = self._held[-1] if self._held else None
+        if newest is None:
+            return 0
+        swept = 0
+        for raw in listed:
+            claim = Claim.of(raw, self.owner)
+            if claim is not None and claim.lock_id != self.lock_id and newest.created - claim.created > self.lease:
+                self._delete(claim.id)
+                swept += 1
+        return swept
+
     def check(self) -> None:
         """Raise LockLost when the lock may no longer be ours: a write must not go out then."""
         if threading.current_thread() is self._renewer:

@@ -160,6 +160,7 @@ class Listing:
     """
 
     def __init__(self, client: Lister, attempts: int = LISTING_ATTEMPTS) -> None:
+        self.claims: list[dict[str, Any]] = []  # the state lock's claims met in the listing, as listed
         self._pages: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, args=(client, attempts), daemon=True)
         self._thread.start()
@@ -204,12 +205,14 @@ class Listing:
         items: list[RemoteImport] = []
         while (message := self._pages.get()) is not _DONE:
             if message is _RESTART:
-                items = []
+                items, self.claims = [], []
             elif isinstance(message, BaseException):
                 raise message
             else:
                 # State lock claims (reconciler.apply.servicelock) are the lock's, never an import to manage.
                 page = [RemoteImport.from_api(raw) for raw in message if STAMP_LOCK not in (raw.get("metadata") or {})]
+                if len(page) < len(message):
+                    self.claims += [raw for raw in message if STAMP_LOCK in (raw.get("metadata") or {})]
                 items += page
                 if each_page is not None:
                     each_page(page)

@@ -303,3 +303,54 @@ def test_force_unlock_finds_the_backend_that_holds_the_id(tmp_path, service, emu
         assert force_unlock(lockers, held) == "the service (owner 'growth')"
         with pytest.raises(ReconcilerError, match=r"no state lock is held.*no state lock claim with id"):
             force_unlock(lockers, held)
+
+
+def test_an_apply_sweeps_the_claims_crashed_runs_left(service, emulator, clock, tmp_path, monkeypatch):
+    crashed = service()
+    crashed.acquire("apply", sleep=_no_sleep)
+    crashed._stop.set()  # killed: it never lets go of its claim
+    left = _claims(emulator)[0]["id"]
+    clock.advance(3600)  # long expired, and older than any lock's own look at the listing reaches
+    manifest = _manifest(tmp_path, "")
+    monkeypatch.setenv("EXA_API_KEY", API_KEY)
+    monkeypatch.setenv("EXA_BASE_URL", emulator.base_url)
+    from click.testing import CliRunner
+
+    from reconciler.cli import cli
+
+    result = CliRunner().invoke(cli, ["apply", "-f", manifest, "--auto-approve"])
+    assert result.exit_code == 0, result.output
+    assert left not in {i["id"] for i in emulator.store.list(200, None)["data"]}
+    assert not _claims(emulator)
+
+
+def test_the_command_line_is_refused_by_another_machines_lock_and_force_unlock_frees_it(
+    service, emulator, tmp_path, monkeypatch
+):
+    from click.testing import CliRunner
+
+    from reconciler.cli import cli
+
+    held = service().acquire("apply", sleep=_no_sleep)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "a.csv").write_text("url\nhttps://a.example\n")
+    manifest = tmp_path / "websets.yaml"
+    manifest.write_text(
+        "version: 1\nowner: growth\nimports:\n  a: {title: A, entity: {type: company}, csv: data/a.csv}\n"
+    )
+    monkeypatch.setenv("EXA_API_KEY", API_KEY)
+    monkeypatch.setenv("EXA_BASE_URL", emulator.base_url)
+    monkeypatch.setattr("reconciler.apply.servicelock.TIE_RETRIES", 0)  # the fake clock makes every claim a tie
+    refused = CliRunner().invoke(cli, ["apply", "-f", str(manifest), "--auto-approve"])
+    assert refused.exit_code == 1
+    [line] = refused.output.splitlines()
+    assert line.startswith("Error: the state lock of owner 'growth' on the service is held by ")
+    assert line.endswith(f"`websets-reconciler force-unlock {held}`")
+    assert [i["title"] for i in emulator.store.list(200, None)["data"] if STAMP_LOCK not in i["metadata"]] == []
+    unlocked = CliRunner().invoke(cli, ["force-unlock", "-f", str(manifest), held])
+    assert (
+        unlocked.exit_code == 0
+        and unlocked.output == f"Removed the state lock {held} (the service (owner 'growth')).\n"
+    )
+    applied = CliRunner().invoke(cli, ["apply", "-f", str(manifest), "--auto-approve"])
+    assert applied.exit_code == 0, applied.output
