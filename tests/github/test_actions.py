@@ -7,7 +7,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,10 +14,9 @@ import yaml
 
 from tests.apply.helpers import rows, write_files
 from tests.conftest import API_KEY, ROOT
+from tests.github.runner import ACTION, BIN, BOT, SCRIPTS, TOKEN, gh_state, install_gh, run_action
 
-BIN = Path(sys.executable).parent
 WORKFLOWS = sorted([*ROOT.glob(".github/workflows/*.yml"), *ROOT.glob("examples/github/*.yml")])
-ACTION = ROOT / "action.yml"
 
 
 def _tool(name: str) -> str:
@@ -49,13 +47,25 @@ def _scripts(document: dict) -> list[tuple[str, str]]:
 
 def test_action_scripts_pass_shellcheck(tmp_path):
     scripts = _scripts(yaml.safe_load(ACTION.read_text()))
-    assert len(scripts) == 2
+    assert len(scripts) == 6
     for name, script in scripts:
         assert "${{" not in script, f"{name}: expressions go through env:, never into the script"
         path = tmp_path / "step.sh"
         path.write_text(script)
         result = subprocess.run([_tool("shellcheck"), "-s", "bash", str(path)], capture_output=True, text=True)
         assert result.returncode == 0, f"{name}:\n{result.stdout}"
+
+
+def test_action_helper_scripts_pass_shellcheck_and_stop_at_the_first_error():
+    scripts = sorted(SCRIPTS.glob("*.sh"))
+    assert [s.name for s in scripts] == ["exit-code.sh", "record-lockfile.sh", "reviewed-plan.sh"]
+    result = subprocess.run([_tool("shellcheck"), *map(str, scripts)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
+    for script in scripts:
+        text = script.read_text()
+        assert text.startswith("#!/usr/bin/env bash\n") and "\nset -euo pipefail\n" in text, script.name
+        assert os.access(script, os.X_OK), f"{script.name} is executable"
+        assert "${{" not in text, script.name
 
 
 def test_every_action_is_pinned_by_sha_with_its_version():
@@ -80,70 +90,22 @@ def test_workflows_follow_the_rules():
             for step in job["steps"]:
                 if step.get("uses", "").startswith("actions/checkout@"):
                     assert step["with"]["persist-credentials"] is False, path.name
+                # The key goes to the action's api-key input, which gives it to the one step that runs the tool.
+                assert "EXA_API_KEY" not in json.dumps(step.get("env", {})), f"{path.name}: {step.get('name')}"
     apply_wf = yaml.safe_load((ROOT / "examples/github/apply.yml").read_text())
     assert apply_wf["concurrency"]["cancel-in-progress"] is False
     assert "websets.lock" not in apply_wf[True]["push"]["paths"]
+    (job,) = apply_wf["jobs"].values()
+    assert job["permissions"] == {"contents": "write", "pull-requests": "write"}
+    checkout, apply_step = job["steps"][:2]
+    assert checkout["with"]["ref"] == "${{ github.sha }}"  # applied at the merge commit
+    assert apply_step["with"]["command"] == "apply"
+    assert apply_step["with"]["api-key"] == "${{ secrets.EXA_API_KEY }}"
+    assert apply_step["with"]["require-reviewed-plan"] == "${{ github.event_name == 'push' }}"
+    assert not any("git " in step.get("run", "") for step in job["steps"]), "the action records websets.lock"
 
 
 # -- the composite action, run step by step in bash --------------------------------------------------
-
-_EXPR = re.compile(r"\$\{\{\s*([^}]+?)\s*\}\}")
-
-
-def run_action(
-    inputs: dict[str, str], workdir: Path, env: dict[str, str], tools: Path = BIN
-) -> tuple[int, dict[str, str], str, str]:
-    """Run action.yml's `run:` steps as a runner would, the tool found first in `tools`;
-    return (exit code, outputs, summary, stdout)."""
-    action = yaml.safe_load(ACTION.read_text())
-    values = {name: str(spec.get("default", "")) for name, spec in action["inputs"].items()}
-    values.update(inputs)
-    temp = workdir / "runner-temp"
-    temp.mkdir(exist_ok=True)
-    output_file, summary_file, event_file = temp / "output", temp / "summary", temp / "event.json"
-    event_file.write_text(json.dumps({"pull_request": {"number": 7}}))
-    base_env = {
-        **os.environ,
-        **env,
-        "PATH": os.pathsep.join(dict.fromkeys([str(tools), str(BIN), os.environ["PATH"]])),
-        "GITHUB_OUTPUT": str(output_file),
-        "GITHUB_STEP_SUMMARY": str(summary_file),
-        "GITHUB_EVENT_PATH": str(event_file),
-        "GITHUB_ACTIONS": "true",
-        "RUNNER_TEMP": str(temp),
-        "GITHUB_ACTION_PATH": str(ROOT),
-    }
-    context = {"github.action_path": str(ROOT), **{f"inputs.{k}": v for k, v in values.items()}}
-    stdout = ""
-    code = 0
-    for step in action["runs"]["steps"]:
-        if "uses" in step:
-            continue  # setup-python: this interpreter stands in for it
-        step_env = {k: _EXPR.sub(lambda m: context[m.group(1)], str(v)) for k, v in step.get("env", {}).items()}
-        script = temp / "step.sh"
-        script.write_text(step["run"])
-        result = subprocess.run(
-            ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
-            cwd=workdir,
-            env={**base_env, **step_env},
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        stdout += result.stdout + result.stderr
-        if result.returncode != 0:
-            code = result.returncode
-            break
-    raw = (
-        dict(line.split("=", 1) for line in output_file.read_text().splitlines() if "=" in line)
-        if output_file.exists()
-        else {}
-    )
-    outputs = {
-        name: _EXPR.sub(lambda m: raw.get(m.group(1).rsplit(".", 1)[1], ""), spec["value"])
-        for name, spec in action["outputs"].items()
-    }
-    return code, outputs, summary_file.read_text() if summary_file.exists() else "", stdout
 
 
 @pytest.fixture
@@ -154,9 +116,14 @@ def repo(tmp_path):
     return root
 
 
+# Outside a pull request's flow: apply whatever the plan is, and leave the lockfile where it is.
+PLAIN_APPLY = {"command": "apply", "api-key": API_KEY, "require-reviewed-plan": "false", "lockfile-mode": "none"}
+PLAN = {"command": "plan", "api-key": API_KEY}
+
+
 def test_composite_action_plan_apply_plan(emulator, repo):
-    env = {"EXA_API_KEY": API_KEY, "EXA_BASE_URL": emulator.base_url}
-    code, outputs, summary, log = run_action({"command": "plan", "args": "--detailed-exitcode"}, repo, env)
+    env = {"EXA_BASE_URL": emulator.base_url}
+    code, outputs, summary, log, _ = run_action({**PLAN, "args": "--detailed-exitcode"}, repo, env)
     assert code == 0, log
     assert outputs["has-changes"] == "true"
     assert (outputs["create"], outputs["update"], outputs["replace"], outputs["delete"]) == ("2", "0", "0", "0")
@@ -165,23 +132,60 @@ def test_composite_action_plan_apply_plan(emulator, repo):
     assert Path(outputs["markdown-path"]).read_text().startswith("<!-- websets-reconciler:plan -->")
     assert outputs["exit-code"] == "0"
 
-    code, outputs, summary, log = run_action({"command": "apply"}, repo, env)
+    code, outputs, summary, log, ran = run_action(PLAIN_APPLY, repo, env)
     assert code == 0, log
     assert outputs["create"] == "2" and outputs["has-changes"] == "true"
     assert "**Apply complete: 2 created, 0 updated, 0 replaced, 0 deleted.**" in summary
     assert (repo / "websets.lock").exists()
+    assert "Find the plan reviewed on the merged pull request" not in ran
+    assert "lockfile-mode none: websets.lock is not recorded" in log
 
-    code, outputs, summary, log = run_action({"command": "plan", "args": "--detailed-exitcode"}, repo, env)
+    code, outputs, summary, log, _ = run_action({**PLAN, "args": "--detailed-exitcode"}, repo, env)
     assert code == 0 and outputs["has-changes"] == "false"
     assert "**No changes.**" in summary
     assert API_KEY not in summary + log
 
 
+def test_composite_action_gives_the_key_only_to_the_step_that_runs_the_tool(emulator, repo, tmp_path):
+    action = yaml.safe_load(ACTION.read_text())
+    steps = [s for s in action["runs"]["steps"] if "run" in s]
+    assert [s["name"] for s in steps if "inputs.api-key" in json.dumps(s.get("env", {}))] == ["Run websets-reconciler"]
+    assert [s["name"] for s in steps if "EXA_API_KEY" in json.dumps(s)] == ["Run websets-reconciler"]
+    # In that step, the tool (a spy in front of it here) gets the input as EXA_API_KEY.
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    seen = tmp_path / "seen"
+    spy = tools / "websets-reconciler"
+    spy.write_text(f'#!/bin/sh\necho "${{EXA_API_KEY:-none}}" >> {seen}\nexec {BIN / "websets-reconciler"} "$@"\n')
+    spy.chmod(0o755)
+    env = {"EXA_BASE_URL": emulator.base_url}
+    code, *_ = run_action(PLAN, repo, env, tools)
+    assert code == 0
+    assert seen.read_text().split() == [API_KEY, API_KEY]  # validate, then plan
+
+    code, outputs, _, log, _ = run_action({"command": "plan"}, repo, env)
+    assert code == 1 and outputs["exit-code"] == "1"
+    assert "::error::the api-key input is empty: plan needs the Exa API key" in log
+
+
+def test_composite_action_takes_args_one_per_line(emulator, repo):
+    env = {"EXA_BASE_URL": emulator.base_url}
+    # A line is one argument, spaces and all: --target gets the key "no such key", not three arguments.
+    args = "  --detailed-exitcode\n\n--target\nno such key  \n"
+    code, outputs, _, log, _ = run_action({**PLAN, "args": args}, repo, env)
+    assert code == 1, log
+    assert "Error: --target no such key: no such key in the manifest" in log
+    args = "--detailed-exitcode\n--target\na"
+    code, outputs, _, log, _ = run_action({**PLAN, "args": args}, repo, env)
+    assert code == 0, log
+    assert (outputs["has-changes"], outputs["create"]) == ("true", "1")
+
+
 def test_composite_action_turns_validation_errors_into_annotations(emulator, repo):
     (repo / "websets.yaml").write_text((repo / "websets.yaml").read_text().replace("type: company", "type: compnay"))
-    env = {"EXA_API_KEY": API_KEY, "EXA_BASE_URL": emulator.base_url}
+    env = {"EXA_BASE_URL": emulator.base_url}
     for command in ("validate", "plan"):
-        code, outputs, summary, log = run_action({"command": command}, repo, env)
+        code, outputs, summary, log, _ = run_action({"command": command, "api-key": API_KEY}, repo, env)
         assert code == 1
         assert "::error file=websets.yaml,line=3,col=" in log
         assert "'compnay' is not one of" in log
@@ -191,10 +195,10 @@ def test_composite_action_turns_validation_errors_into_annotations(emulator, rep
 
 
 def test_composite_action_fails_on_a_bad_argument_and_reports_no_changes(emulator, repo):
-    env = {"EXA_API_KEY": API_KEY, "EXA_BASE_URL": emulator.base_url}
-    for command in ("plan", "apply"):
-        code, outputs, summary, log = run_action(
-            {"command": command, "args": "--detailed-exitcode --parallelism=0 --nope"}, repo, env
+    env = {"EXA_BASE_URL": emulator.base_url}
+    for inputs in (PLAN, PLAIN_APPLY):
+        code, outputs, summary, log, _ = run_action(
+            {**inputs, "args": "--detailed-exitcode\n--parallelism=0\n--nope"}, repo, env
         )
         assert code == 1, log
         assert outputs["exit-code"] == "1"
@@ -204,9 +208,21 @@ def test_composite_action_fails_on_a_bad_argument_and_reports_no_changes(emulato
     assert not emulator.request_log  # nothing reached the API
 
 
+def test_composite_action_refuses_unknown_input_values_before_anything_runs(repo):
+    for inputs, message in (
+        ({"command": "destroy"}, "command 'destroy': use validate, plan or apply"),
+        ({"command": "apply", "require-reviewed-plan": "yes"}, "require-reviewed-plan 'yes': use true or false"),
+        ({"command": "apply", "lockfile-mode": "commit"}, "lockfile-mode 'commit': use push, pull-request or none"),
+    ):
+        code, outputs, _, log, ran = run_action(inputs, repo, {})
+        assert code == 1
+        assert f"::error::{message}" in log
+        assert ran == ["Check the inputs"] and outputs["exit-code"] == ""
+
+
 def test_composite_action_never_reads_a_bare_exit_2_as_changes(emulator, repo, tmp_path):
-    # A release chosen through `version` may exit 2 on a usage error, as click does by default.
-    tools = tmp_path / "older-release"
+    # click exits 2 on a usage error unless told otherwise: a 2 without a saved plan is no "changes".
+    tools = tmp_path / "exits-2"
     tools.mkdir()
     stub = tools / "websets-reconciler"
     stub.write_text(
@@ -214,15 +230,15 @@ def test_composite_action_never_reads_a_bare_exit_2_as_changes(emulator, repo, t
         f'exec {BIN / "websets-reconciler"} "$@"\n'
     )
     stub.chmod(0o755)
-    env = {"EXA_API_KEY": API_KEY, "EXA_BASE_URL": emulator.base_url}
-    code, outputs, summary, log = run_action({"command": "plan", "args": "--nope"}, repo, env, tools)
+    env = {"EXA_BASE_URL": emulator.base_url}
+    code, outputs, summary, log, _ = run_action({**PLAN, "args": "--nope"}, repo, env, tools)
     assert code == 1, log
     assert outputs["exit-code"] == "1" and outputs["has-changes"] == ""
     assert "::error::websets-reconciler plan exited 2 without saving a plan with changes" in log
     assert "Plan:" not in summary
 
 
-# -- the sticky comment, against a gh stand-in ---------------------------------------------------------
+# -- the workflows' own steps, against a gh stand-in ---------------------------------------------------
 
 
 def _step(workflow: str, name: str) -> dict:
@@ -232,28 +248,14 @@ def _step(workflow: str, name: str) -> dict:
 
 def _gh_step_runner(tmp_path: Path, workflow: str, name: str, initial: dict):
     """Run one workflow step's script with a gh stand-in on PATH; return (run, the stand-in's state file)."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir(exist_ok=True)
-    gh = bin_dir / "gh"
-    gh.write_text(f'#!/bin/sh\nexec {sys.executable} {ROOT / "tests/github/fake_gh.py"} "$@"\n')
-    gh.chmod(0o755)
-    state = tmp_path / "gh.json"
-    state.write_text(json.dumps({"comments": [], "issues": [], "labels": [], "calls": [], **initial}))
+    gh_env = install_gh(tmp_path / "bin", tmp_path / "gh.json", initial)
     script = tmp_path / "step.sh"
     script.write_text(_step(workflow, name)["run"])
 
     def run(body: str, **env: str) -> str:
         body_file = tmp_path / "body.md"
         body_file.write_text(body)
-        full_env = {
-            **os.environ,
-            "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
-            "FAKE_GH_STATE": str(state),
-            "GH_TOKEN": "t",
-            "REPO": "acme/data",
-            "BODY_FILE": str(body_file),
-            **env,
-        }
+        full_env = {**os.environ, **gh_env, "REPO": "acme/data", "BODY_FILE": str(body_file), **env}
         result = subprocess.run(
             ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
             env=full_env,
@@ -262,25 +264,40 @@ def _gh_step_runner(tmp_path: Path, workflow: str, name: str, initial: dict):
             timeout=60,
         )
         assert result.returncode == 0, result.stderr
+        assert TOKEN not in result.stdout + result.stderr
         return result.stdout
 
-    return run, state
+    return run, Path(gh_env["FAKE_GH_STATE"])
 
 
 def test_sticky_comment_is_updated_in_place(tmp_path):
-    initial = {"comments": [{"id": 5, "issue": 7, "body": "Looks good to me"}]}
+    person = {"login": "someone", "type": "User"}
+    initial = {
+        "comments": [
+            {"id": 5, "issue": 7, "body": "Looks good to me", "user": person},
+            # A person's comment with the marker is not the plan comment: it is never overwritten.
+            {"id": 6, "issue": 7, "body": "<!-- websets-reconciler:plan -->\nmine", "user": person},
+        ]
+    }
     run, state = _gh_step_runner(tmp_path, "plan.yml", "Post the plan as a sticky comment", initial)
 
     def post(body: str) -> str:
         return run(body, PR="7")
 
     assert "Posted the plan comment" in post("<!-- websets-reconciler:plan -->\nPlan: 1 to create")
-    assert "Updated the plan comment 1001" in post("<!-- websets-reconciler:plan -->\nNo changes.")
-    assert "Updated the plan comment 1001" in post("<!-- websets-reconciler:plan -->\nPlan: 0 to create, 1 to update")
+    assert "Updated the plan comment 1002" in post("<!-- websets-reconciler:plan -->\nNo changes.")
+    assert "Updated the plan comment 1002" in post("<!-- websets-reconciler:plan -->\nPlan: 0 to create, 1 to update")
     comments = json.loads(state.read_text())["comments"]
-    assert [c["id"] for c in comments] == [5, 1001]
-    assert comments[0]["body"] == "Looks good to me"
-    assert comments[1]["body"].endswith("Plan: 0 to create, 1 to update")
+    assert [c["id"] for c in comments] == [5, 6, 1002]
+    assert comments[0]["body"] == "Looks good to me" and comments[1]["body"].endswith("mine")
+    assert comments[2]["body"].endswith("Plan: 0 to create, 1 to update") and comments[2]["user"] == BOT
+
+
+def test_apply_result_is_commented_on_the_merged_pull_request(tmp_path):
+    run, state = _gh_step_runner(tmp_path, "apply.yml", "Comment the result on the merged pull request", {})
+    assert "Commented the result on #12" in run("Apply complete", PR="12")
+    comments = gh_state({"FAKE_GH_STATE": str(state)})["comments"]
+    assert [(c["issue"], c["body"]) for c in comments] == [(12, "Apply complete")]
 
 
 def test_drift_issue_is_opened_updated_and_closed(tmp_path):
