@@ -22,11 +22,9 @@ lease may have lapsed, writes stop with LockLost.
 from __future__ import annotations
 
 import contextlib
-import getpass
 import json
 import os
 import random
-import re
 import socket
 import threading
 import time
@@ -36,6 +34,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from reconciler.apply.statelock import SAFE_ID, who
 from reconciler.errors import ApiError, LockHeld, LockLost, ReconcilerError
 from reconciler.model import DEFAULT_LEASE, STAMP_LOCK, STAMP_LOCK_HOLDER, STAMP_OWNER
 from reconciler.remote.answers import parse_time
@@ -46,7 +45,6 @@ GRACE = 30.0  # seconds: a claimant acts only on a listing read this soon after 
 RETRY_EVERY = 5.0  # seconds between attempts while waiting for the lock, or for a renewal to go through
 TIE_RETRIES = 5  # attempts more when the only claim ahead was made in the same instant as ours
 SCAN_BEYOND = 60.0  # the listing is read this far past the oldest live claim (createdAt ties and jitter)
-_SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,13 +73,6 @@ class Claim:
             holder = {}
         created = parse_time(raw.get("createdAt")) or 0.0
         return cls(raw["id"], lock_id, created, holder if isinstance(holder, dict) else {})
-
-
-def _who() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
 
 
 class ServiceLock:
@@ -144,7 +135,7 @@ class ServiceLock:
 
     def _holder_info(self, operation: str) -> str:
         info = {
-            "who": _who()[:100],
+            "who": who()[:100],
             "host": socket.gethostname()[:100],
             "pid": os.getpid(),
             "operation": operation[:40],
@@ -196,7 +187,7 @@ class ServiceLock:
 
     def _describe(self, holder: Claim) -> str:
         info = holder.holder
-        lock_id = holder.lock_id if _SAFE_ID.fullmatch(holder.lock_id) else holder.id
+        lock_id = holder.lock_id if SAFE_ID.fullmatch(holder.lock_id) else holder.id
         return (
             f"the state lock of owner {self.owner!r} on the service is held by {info.get('who', '?')} "
             f"(pid {info.get('pid', '?')} on {info.get('host', '?')}, {info.get('operation', '?')} since "

@@ -29,7 +29,7 @@ MAX_LOCK_INFO_BYTES = 65_536
 UNREADABLE_PREFIX = "unreadable-"
 WRITE_GRACE = 2.0  # seconds an unreadable lock file is taken for one being written, not one left by a kill
 # Ids go into a shell command in the messages: anything else (a `?` is a glob) counts as unreadable.
-_SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +45,8 @@ class LockInfo:
     path: str
 
 
-def _who() -> str:
+def who() -> str:
+    """The user running this process, as far as the system tells."""
     try:
         return getpass.getuser()
     except (KeyError, OSError):
@@ -92,7 +93,7 @@ class StateLock:
             info = json.loads(raw) if raw is not None else None
         except ValueError:
             info = None
-        if isinstance(info, dict) and isinstance(info.get("id"), str) and _SAFE_ID.fullmatch(info["id"]):
+        if isinstance(info, dict) and isinstance(info.get("id"), str) and SAFE_ID.fullmatch(info["id"]):
             return info
         # An apply killed between creating the file and writing it leaves it empty. The id names these
         # exact bytes, so force-unlock cannot remove a lock that has since been written properly.
@@ -124,7 +125,7 @@ class StateLock:
         info = LockInfo(
             id=str(uuid.uuid4()),
             operation=operation,
-            who=_who(),
+            who=who(),
             pid=os.getpid(),
             host=socket.gethostname(),
             created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
