@@ -1,8 +1,8 @@
-"""The command line: `websets-reconciler validate | plan | apply | dump | force-unlock | emulator | demo`.
+"""The command line: `websets-reconciler validate | plan | apply | dump | force-unlock | doctor | emulator | demo`.
 
     group.py     the group, its exit codes, and main()          common.py   what the commands share
     manifest.py  validate      plan.py  plan      apply.py  apply      state.py  force-unlock
-    dump.py      dump          local.py  emulator, demo (no account needed)
+    dump.py      dump          doctor.py  doctor  local.py  emulator, demo (no account needed)
 
 The command modules import the group's helpers, never the group: it gathers them here, by name, and
 imports a command's module only when that command runs, so start-up stays quick.
@@ -40,6 +40,11 @@ cli.lazy_commands.update(
             "reconciler.cli.state",
             "force_unlock",
             "Remove the state lock LOCK_ID left by an apply that is no longer running.",
+        ),
+        "doctor": LazyCommand(
+            "reconciler.cli.doctor",
+            "doctor",
+            "Check what the tool relies on but the API docs leave open, against the service the key reaches.",
         ),
         "emulator": LazyCommand(
             "reconciler.cli.local",
