@@ -2,7 +2,7 @@
 
 The lockfile is a record, not the only truth: the remote's ownership stamps can rebuild it. It holds
 no timestamps and is written with sorted keys, so a change to it reads as a small PR diff. While an
-apply runs, its steps go to the journal beside it (reconciler.apply.journal), which reading folds in.
+apply runs, its steps go to the journal beside it (reconciler.apply.journal), whose read_lock folds it in.
 """
 
 from __future__ import annotations
@@ -163,26 +163,6 @@ def parse_lock(text: str, where: str) -> Lock:
         imports={key: LockEntry.from_json(entry) for key, entry in data["imports"].items()},
         journal=tuple(Operation(**op) for op in data["journal"]),
     )
-
-
-def read_lock(path: Path, owner: str) -> Lock | None:
-    """What the last apply made true: the lockfile at `path` with the journal beside it folded in (nothing
-    is written); None if neither records anything. Another owner's lockfile is an error."""
-    # Here, not at the top: the journal's module builds on this one.
-    from reconciler.apply.journal import fold, read_journal
-
-    lock = read_lock_file(path)
-    where: Path = path
-    journal = read_journal(path)
-    if journal is not None and journal.applies_to(lock):
-        where = path if lock is not None else journal.path
-        lock = fold(journal, lock)
-    if lock is not None and lock.owner != owner:
-        raise LockfileError(
-            f"{where}: the lockfile belongs to owner {lock.owner!r}, but the manifest's owner is {owner!r}; "
-            "use the lockfile of this manifest, or delete it to rebuild it from the remote stamps"
-        )
-    return lock
 
 
 def read_state_file(path: Path, what: str) -> bytes | None:

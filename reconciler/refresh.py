@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from reconciler.apply.journal import read_lock
 from reconciler.errors import LockfileError
-from reconciler.lockfile import Lock, LockEntry, lock_path_for, read_lock
+from reconciler.lockfile import Lock, LockEntry, lock_path_for
 from reconciler.model import Manifest
 from reconciler.remote.state import Listing, RemoteImport
 

@@ -29,7 +29,7 @@ from typing import Any
 
 from reconciler.errors import LockfileError
 from reconciler.files import load_json_strictly
-from reconciler.lockfile import Lock, LockEntry, Operation, read_state_file
+from reconciler.lockfile import Lock, LockEntry, Operation, read_lock_file, read_state_file
 from reconciler.manifest.schema import first_error
 
 JOURNAL_SUFFIX = ".journal"
@@ -304,3 +304,20 @@ def _sync_folder(folder: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def read_lock(path: Path, owner: str) -> Lock | None:
+    """What the last apply made true: the lockfile at `path` with the journal beside it folded in (nothing
+    is written); None if neither records anything. Another owner's lockfile is an error."""
+    lock = read_lock_file(path)
+    where: Path = path
+    journal = read_journal(path)
+    if journal is not None and journal.applies_to(lock):
+        where = path if lock is not None else journal.path
+        lock = fold(journal, lock)
+    if lock is not None and lock.owner != owner:
+        raise LockfileError(
+            f"{where}: the lockfile belongs to owner {lock.owner!r}, but the manifest's owner is {owner!r}; "
+            "use the lockfile of this manifest, or delete it to rebuild it from the remote stamps"
+        )
+    return lock

@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from reconciler.apply.journal import read_lock
 from reconciler.cli import cli
 from reconciler.errors import LockfileError
-from reconciler.lockfile import Lock, LockEntry, Operation, parse_lock, read_lock, write_lock
+from reconciler.lockfile import Lock, LockEntry, Operation, parse_lock, write_lock
 from reconciler.model import Entity
 from tests.apply.helpers import NO_WAIT_POLL, apply_once, assert_converged, rows, write_files
 from tests.conftest import API_KEY
