@@ -21,6 +21,7 @@ from reconciler.apply.servicelock import ServiceLock
 from reconciler.apply.statelock import StateLock
 from reconciler.errors import ReconcilerError
 from reconciler.lockfile import lock_path_for
+from reconciler.model import LockSettings
 from reconciler.remote.client import ApiClient
 
 
@@ -71,8 +72,12 @@ class Held:
             self.release()
             raise
 
-    def check_owner(self, owner: str) -> None:
-        """Refuse to go on when the manifest loaded names another owner than the one locked."""
+    def check_owner(self, owner: str, settings: LockSettings | None = None) -> None:
+        """Refuse to go on when the manifest loaded names another owner, or another lock, than the one
+        locked (a quick reading of it that the full load contradicts)."""
+        service = [locker for locker in self.lockers if isinstance(locker, ServiceLock)]
+        if settings is not None and (settings.backend == "service") != bool(service):
+            raise ReconcilerError("the manifest's lock section reads two ways; write it as a plain block and run again")
         for locker in self.lockers:
             if isinstance(locker, ServiceLock) and locker.owner != owner:
                 raise ReconcilerError(

@@ -109,7 +109,7 @@ def apply(
     book: LockBook | None = None
     try:
         snapshot = read_snapshot(manifest_path, client)
-        held.check_owner(snapshot.manifest.owner)
+        held.check_owner(snapshot.manifest.owner, snapshot.manifest.lock)
         held.sweep(snapshot.claims)
         # Planned before anything is written: refusals (another owner's import in the lockfile, an unknown
         # --target) and a stale saved plan stop the run with nothing changed.

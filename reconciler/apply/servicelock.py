@@ -162,7 +162,12 @@ class ServiceLock:
             made = self.client.create(body)
         except OutcomeUnknown:
             made = None  # made or not: the listing tells
-        claims, now = self._claims(parse_time(made.get("createdAt")) if made else None)
+        try:
+            claims, now = self._claims(parse_time(made.get("createdAt")) if made else None)
+        except BaseException:
+            if made is not None:  # a claim nobody can rank must not block the next run for a lease
+                self._delete(made["id"])
+            raise
         took = self._monotonic() - sent
         held = {c.id for c in self._held}
         fresh = [c for c in claims if c.lock_id == self.lock_id and c.id not in held]

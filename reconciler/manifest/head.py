@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from reconciler.model import LOCK_BACKENDS, LockSettings, is_key
+from reconciler.model import DEFAULT_LEASE, LOCK_BACKENDS, LockSettings, is_key
 
 _TOP_LEVEL = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)[ \t]*:(?:[ \t]|$)")
 _LEASE = (60.0, 1800.0)  # as the manifest schema bounds lock.lease
@@ -48,7 +48,7 @@ def _settings(document: dict[str, Any]) -> tuple[str, LockSettings] | None:
     owner, lock = document.get("owner"), document.get("lock", {})
     if not isinstance(owner, str) or not is_key(owner) or not isinstance(lock, dict):
         return None
-    backend, lease = lock.get("backend", "service"), lock.get("lease", LockSettings.lease)
+    backend, lease = lock.get("backend", "service"), lock.get("lease", DEFAULT_LEASE)
     if set(lock) - {"backend", "lease"} or backend not in LOCK_BACKENDS:
         return None
     if isinstance(lease, bool) or not isinstance(lease, (int, float)) or not _LEASE[0] <= lease <= _LEASE[1]:

@@ -352,12 +352,16 @@ class ApiClient:
         **kwargs: Any,
     ) -> Any:
         operation = f"{method} {path}"
-        if method != "GET" and self.guard is not None:
-            self.guard()
         tries = attempts or self.retry.attempts
         for attempt in range(tries):
             last = attempt == tries - 1
             ticket = self._spend()
+            if method != "GET" and self.guard is not None:  # each attempt: a retry may come long after
+                try:
+                    self.guard()
+                except BaseException:
+                    self.budget.settle(ticket)
+                    raise
             if method == "POST" and self.stop.is_set():  # a create is new work: it does not start now
                 self.budget.settle(ticket)
                 raise Stopped(operation)

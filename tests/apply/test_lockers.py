@@ -354,3 +354,12 @@ def test_the_command_line_is_refused_by_another_machines_lock_and_force_unlock_f
     )
     applied = CliRunner().invoke(cli, ["apply", "-f", str(manifest), "--auto-approve"])
     assert applied.exit_code == 0, applied.output
+
+
+def test_the_quick_reading_of_the_manifest_agrees_with_the_full_load_without_a_lease(tmp_path):
+    from reconciler.manifest.head import read_head
+    from reconciler.model import LockSettings
+
+    assert read_head(_manifest(tmp_path, "")) == ("growth", LockSettings())
+    assert read_head(_manifest(tmp_path, "lock: {backend: file}\n")) == ("growth", LockSettings("file", 300.0))
+    assert read_head(_manifest(tmp_path, "lock:\n  lease: 120\n")) == ("growth", LockSettings("service", 120.0))
