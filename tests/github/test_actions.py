@@ -33,9 +33,11 @@ def test_actionlint_passes():
 
 
 def test_zizmor_passes():
-    targets = [str(ACTION), str(ROOT / ".github" / "workflows"), str(ROOT / "examples" / "github")]
+    # Files, not the examples' folder: zizmor collects no workflow from a folder outside .github/workflows.
+    targets = [str(ACTION), *map(str, WORKFLOWS)]
     result = subprocess.run([_tool("zizmor"), "--offline", "--no-progress", *targets], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+    assert all(path.name in result.stderr for path in WORKFLOWS), result.stderr  # each one audited
 
 
 def _scripts(document: dict) -> list[tuple[str, str]]:
@@ -312,3 +314,20 @@ def test_drift_issue_is_opened_updated_and_closed(tmp_path):
     run("No changes.", HAS_CHANGES="false")  # nothing open: nothing to do
     run("Plan: 1 to create", HAS_CHANGES="true")  # drift again: a new issue
     assert [i["state"] for i in json.loads(state.read_text())["issues"]] == ["closed", "open"]
+
+
+def test_a_plan_that_only_moves_a_key_is_a_plan_with_changes(emulator, tmp_path):
+    from tests.apply.helpers import rows, write_files
+    from tests.github.runner import run_action
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    env = {"EXA_BASE_URL": emulator.base_url}
+    write_files(repo, {"a": rows(2, "a")})
+    applied = {"command": "apply", "api-key": API_KEY, "require-reviewed-plan": "false", "lockfile-mode": "none"}
+    assert run_action(applied, repo, env).code == 0
+    manifest = repo / "websets.yaml"
+    manifest.write_text(manifest.read_text().replace("  a: {title:", "  b: {title:") + "moved:\n  - {from: a, to: b}\n")
+    run = run_action({"command": "plan", "api-key": API_KEY, "args": "--detailed-exitcode"}, repo, env)
+    assert "1 to move" in Path(run.outputs["markdown-path"]).read_text()
+    assert run.code == 0 and run.outputs["has-changes"] == "true", run.log[-300:]
