@@ -6,12 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
 from reconciler.apply.locker import Held, Locker, force_unlock, lockers_for
 from reconciler.apply.servicelock import ServiceLock
 from reconciler.apply.statelock import StateLock
-from reconciler.errors import LockHeld, LockLost, ReconcilerError
+from reconciler.errors import ApiError, LockHeld, LockLost, ReconcilerError
 from reconciler.model import STAMP_LOCK, STAMP_OWNER
 from reconciler.remote.client import ApiClient, OutcomeUnknown, RetryPolicy
 from reconciler.remote.state import read_remote
@@ -363,3 +364,44 @@ def test_the_quick_reading_of_the_manifest_agrees_with_the_full_load_without_a_l
     assert read_head(_manifest(tmp_path, "")) == ("growth", LockSettings())
     assert read_head(_manifest(tmp_path, "lock: {backend: file}\n")) == ("growth", LockSettings("file", 300.0))
     assert read_head(_manifest(tmp_path, "lock:\n  lease: 120\n")) == ("growth", LockSettings("service", 120.0))
+
+
+def test_a_write_is_checked_again_before_each_retry():
+    from tests.remote.helpers import client_with
+
+    client, seen, _ = client_with([httpx.Response(429, json={"error": "slow down"})])
+    calls = []
+
+    def guard() -> None:  # the lease lapses while the retry waits
+        calls.append(len(seen))
+        if len(calls) > 1:
+            raise LockLost("the state lock on the service was lost (test)")
+
+    client.guard = guard
+    with pytest.raises(LockLost):
+        client.delete("imp_x")
+    assert len(seen) == 1 and calls == [0, 1]  # the retry was never sent
+
+
+def test_a_claim_whose_listing_failed_is_deleted(service, emulator):
+    class FailingList(ApiClient):
+        def list_page(self, cursor=None, limit=200):
+            raise ApiError("GET /websets/v0/imports", 500, "down", None)
+
+    client = FailingList(emulator.base_url, API_KEY, sleep=lambda s: None)
+    try:
+        with pytest.raises(ApiError):
+            service(client=client).acquire("apply", sleep=_no_sleep)
+        assert not _claims(emulator)  # it would have blocked every run for a lease
+    finally:
+        client.close()
+
+
+def test_a_lock_section_the_full_load_reads_otherwise_stops_the_run(tmp_path, emulator):
+    from reconciler.model import LockSettings
+
+    with _client(emulator) as client:
+        held = Held(lockers_for(_manifest(tmp_path, "lock: {backend: file}\n"), client))
+        held.check_owner("growth", LockSettings("file"))
+        with pytest.raises(ReconcilerError, match="lock section reads two ways"):
+            held.check_owner("growth", LockSettings("service"))
