@@ -2,8 +2,9 @@
 
 A claim is an import the lock creates and never uploads to, stamped with the owner, a lock id and its
 holder. To take the lock, create a claim, then list the newest imports: among the owner's live claims the
-oldest (by createdAt, then id) wins. A loser deletes its claim and is refused, naming the holder (or, with
-a timeout, tries again a little later). The winner releases by deleting its claims.
+oldest wins (a claim made in the same instant as ours is a tie, no win for either). A loser deletes its
+claim and is refused, naming the holder (or, with a timeout, tries again a little later). The winner
+releases by deleting its claims.
 
 A claim is live for `lease` seconds after it was created, by the service's clock only: the newest claim's
 createdAt stands for "now", so no clock of ours is ever compared with the service's. The holder renews
@@ -143,10 +144,9 @@ class ServiceLock:
         }
         return json.dumps(info, sort_keys=True)
 
-    def _claim(self, holder: str) -> tuple[Claim | None, list[Claim], float, float]:
+    def _claim(self) -> tuple[Claim | None, list[Claim], float]:
         """Create a claim, then list: our new claim (None when a create whose answer was lost made none),
-        the live claims in rank order, the service's now, and the seconds from sending the create to the
-        end of the listing."""
+        the live claims in rank order, and the seconds from sending the create to the end of the listing."""
         assert self.lock_id is not None
         body = {
             "format": "csv",
@@ -154,7 +154,7 @@ class ServiceLock:
             "count": 0,
             "title": f"websets-reconciler state lock of {self.owner}: never uploaded, deleted on release",
             "entity": {"type": "company"},
-            "metadata": {STAMP_OWNER: self.owner, STAMP_LOCK: self.lock_id, STAMP_LOCK_HOLDER: holder},
+            "metadata": {STAMP_OWNER: self.owner, STAMP_LOCK: self.lock_id, STAMP_LOCK_HOLDER: self._holder},
         }
         sent = self._monotonic()
         made: dict[str, Any] | None
@@ -184,7 +184,7 @@ class ServiceLock:
         extras = {c.id for c in fresh if c is not new}
         for extra in extras:  # creates whose answers were lost, made after all: one claim is enough
             self._delete(extra)
-        return new, [c for c in self._live(claims, now) if c.id not in extras], now, took
+        return new, [c for c in self._live(claims, now) if c.id not in extras], took
 
     def _delete(self, claim_id: str) -> None:
         with contextlib.suppress(ApiError):  # it expires by itself within a lease; an expired claim counts for none
@@ -204,11 +204,11 @@ class ServiceLock:
     def acquire(self, operation: str, *, timeout: float = 0.0, sleep: Callable[[float], None] = time.sleep) -> str:
         """Take the lock, trying for up to `timeout` seconds; return its id or raise LockHeld."""
         self.lock_id = str(uuid.uuid4())
-        holder = self._holder = self._holder_info(operation)
+        self._holder = self._holder_info(operation)
         deadline = self._monotonic() + timeout
         ties, tries = TIE_RETRIES, -1
         while True:
-            new, live, _, took = self._claim(holder)
+            new, live, took = self._claim()
             others = [c for c in live if c.lock_id != self.lock_id]
             # A claim made in the same instant as ours (the service's clock is coarse) may have been made
             # after the listing of a claimant that saw only itself: a tie is no win, whatever the ids.
@@ -269,7 +269,7 @@ class ServiceLock:
         if not held or self._lost:
             return False
         assert self.lock_id is not None
-        new, live, _, took = self._claim(self._holder)
+        new, live, took = self._claim()
         if new is None:
             return False
         if not any(c.id in {h.id for h in held} for c in live):
